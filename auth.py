@@ -1,0 +1,374 @@
+"""Bearer tokens for Flight Control, from every source a user has.
+
+A ``TokenSource`` hands out a valid bearer token (``bearer()``), a fresh one after Flight Control rejected
+the last (``refresh_after_rejection()``), and who it acts for (``identity``, for audit lines).
+
+- ``RefreshingTokenSource`` exchanges a refresh token at the identity provider's token URL ("oidc", the
+  seed's way) or through Flight Control's ``/api/v1/auth/<provider>/token`` proxy ("proxy", what
+  `flightctl login` sets up). It caches the token, refreshes ahead of expiry, lets one refresh run at a
+  time however many callers wait, and keeps a rotated refresh token in memory. It never rewrites the
+  user's client.yaml: the server may run read-only in a container, and a CLI running beside it would
+  otherwise race it for the same file (the next `flightctl` call simply refreshes for itself).
+- ``StaticTokenSource``: an access token as it is (`flightctl login --token`, ACCESS_TOKEN).
+- ``PassThroughTokenSource``: the token an HTTP caller brought; it is theirs, so it is never refreshed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import time
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from config import AuthSettings, Secret, Settings, TLSSettings
+from errors import AuthenticationError
+
+__all__ = [
+    "PassThroughTokenSource",
+    "RefreshingTokenSource",
+    "StaticTokenSource",
+    "TokenSource",
+    "jwt_claims",
+    "token_source_for_request",
+    "token_source_from_settings",
+]
+
+log = logging.getLogger(__name__)
+
+NO_CREDENTIALS = (
+    "No Flight Control credentials are configured. Set REFRESH_TOKEN (with OIDC_TOKEN_URL) or "
+    "ACCESS_TOKEN, or run `flightctl login` so client.yaml holds a session. Over HTTP with "
+    "MCP_AUTH_MODE=passthrough, send your own Flight Control token as the bearer instead."
+)
+#: Lifetime assumed for a refreshed token whose expiry nobody tells us.
+DEFAULT_LIFETIME = 300.0
+#: Refresh this many seconds before expiry (at most half the token's lifetime).
+DEFAULT_REFRESH_MARGIN = 60.0
+
+
+@runtime_checkable
+class TokenSource(Protocol):
+    """Where the bearer token of a Flight Control call comes from."""
+
+    @property
+    def identity(self) -> str | None:
+        """Who the token acts for (preferred_username or sub), for audit lines; None if unknown."""
+        ...
+
+    async def bearer(self) -> str:
+        """A token valid now, refreshed ahead of expiry; raises AuthenticationError when none can be had."""
+        ...
+
+    async def refresh_after_rejection(self, rejected: str) -> str | None:
+        """A fresh token after Flight Control answered 401 to ``rejected``; None if this source cannot."""
+        ...
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, read without verifying it (only to learn exp and the user); {} if not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except (binascii.Error, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _identity_of(token: str) -> str | None:
+    claims = jwt_claims(token)
+    for claim in ("preferred_username", "sub"):
+        value = claims.get(claim)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _jwt_expiry(token: str) -> float | None:
+    exp = jwt_claims(token).get("exp")
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+class PassThroughTokenSource:
+    """The HTTP caller's own Flight Control token: used as it is, never refreshed, never stored."""
+
+    def __init__(self, token: str) -> None:
+        self._token = Secret(token)
+        self._identity = _identity_of(token)
+
+    @property
+    def identity(self) -> str | None:
+        return self._identity
+
+    async def bearer(self) -> str:
+        return self._token.reveal()
+
+    async def refresh_after_rejection(self, rejected: str) -> str | None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"PassThroughTokenSource(identity={self._identity!r})"
+
+
+class StaticTokenSource:
+    """A fixed access token (ACCESS_TOKEN, `flightctl login --token`); it cannot be refreshed."""
+
+    def __init__(self, token: Secret, *, expiry: datetime | None = None) -> None:
+        self._token = token
+        self._identity = _identity_of(token.reveal())
+        self._expires_at = _jwt_expiry(token.reveal()) or (expiry.timestamp() if expiry else None)
+
+    @property
+    def identity(self) -> str | None:
+        return self._identity
+
+    async def bearer(self) -> str:
+        if self._expires_at is not None and time.time() >= self._expires_at:
+            when = datetime.fromtimestamp(self._expires_at).astimezone().isoformat(timespec="seconds")
+            raise AuthenticationError(
+                f"The configured access token expired at {when} and cannot be refreshed. "
+                "Run `flightctl login` again, or set a fresh ACCESS_TOKEN (or a REFRESH_TOKEN with "
+                "OIDC_TOKEN_URL so the server can renew its own tokens)."
+            )
+        return self._token.reveal()
+
+    async def refresh_after_rejection(self, rejected: str) -> str | None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"StaticTokenSource(identity={self._identity!r})"
+
+
+class _LoopLock:
+    """An asyncio.Lock for the running loop (a source may outlive one loop, e.g. across tests)."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = asyncio.Lock()
+
+    def get(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._lock = loop, asyncio.Lock()
+        return self._lock
+
+
+class RefreshingTokenSource:
+    """Exchanges a refresh token for access tokens, at an OIDC token URL or the Flight Control proxy."""
+
+    def __init__(
+        self,
+        *,
+        token_url: str,
+        client_id: str,
+        refresh_token: Secret,
+        tls: TLSSettings,
+        timeout: float,
+        token_to_use: str = "access",
+        initial_token: Secret | None = None,
+        initial_expiry: datetime | None = None,
+        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+        via_proxy: bool = False,
+    ) -> None:
+        self._token_url = token_url
+        self._client_id = client_id
+        self._refresh_token = refresh_token
+        self._tls = tls
+        self._timeout = timeout
+        self._use_id_token = token_to_use == "id"
+        self._margin = refresh_margin
+        self._via_proxy = via_proxy
+        self._lock = _LoopLock()
+        self._token: Secret | None = None
+        self._refresh_at = 0.0
+        self._identity: str | None = None
+        if initial_token:
+            known = _jwt_expiry(initial_token.reveal()) or (
+                initial_expiry.timestamp() if initial_expiry else None
+            )
+            if known is not None:  # the CLI refreshes at once when the expiry is unknown; so do we
+                self._store(initial_token, known)
+
+    @property
+    def identity(self) -> str | None:
+        return self._identity
+
+    @property
+    def refresh_token(self) -> Secret:
+        """The refresh token in use now: the configured one, or the latest the server rotated to."""
+        return self._refresh_token
+
+    def __repr__(self) -> str:
+        return f"RefreshingTokenSource(token_url={self._token_url!r}, identity={self._identity!r})"
+
+    async def bearer(self) -> str:
+        token = self._fresh_token()
+        if token is not None:
+            return token
+        async with self._lock.get():
+            token = self._fresh_token()  # another caller may have refreshed while we waited
+            if token is not None:
+                return token
+            return await self._refresh()
+
+    async def refresh_after_rejection(self, rejected: str) -> str | None:
+        async with self._lock.get():
+            current = self._token.reveal() if self._token else None
+            if current is not None and current != rejected and self._fresh_token() is not None:
+                return current  # someone already replaced the rejected token
+            return await self._refresh()
+
+    def _fresh_token(self) -> str | None:
+        if self._token is not None and time.time() < self._refresh_at:
+            return self._token.reveal()
+        return None
+
+    def _store(self, token: Secret, expires_at: float) -> None:
+        lifetime = max(0.0, expires_at - time.time())
+        self._token = token
+        self._refresh_at = expires_at - min(self._margin, lifetime / 2)
+        self._identity = _identity_of(token.reveal()) or self._identity
+
+    async def _refresh(self) -> str:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": self._refresh_token.reveal(),
+            "client_id": self._client_id,
+        }
+        try:
+            async with httpx.AsyncClient(
+                verify=self._tls.ssl_context(), timeout=self._timeout, trust_env=False
+            ) as client:
+                response = await client.post(
+                    self._token_url, data=form, headers={"Accept": "application/json"}
+                )
+        except httpx.HTTPError as exc:
+            raise AuthenticationError(
+                f"Could not reach the token endpoint {self._token_url} to refresh the access token "
+                f"({type(exc).__name__}: {exc or 'no detail'}). {self._reach_advice()}"
+            ) from exc
+        body = _json_object(response)
+        if response.status_code != 200 or not isinstance(body.get("access_token"), str):
+            raise AuthenticationError(self._refusal_message(response.status_code, body))
+        token = self._accept(body)
+        log.info(
+            "Refreshed the access token at %s for %s (%s)",
+            self._token_url,
+            self._identity or "unknown user",
+            "refresh token rotated" if body.get("refresh_token") else "same refresh token",
+        )
+        return token
+
+    def _accept(self, body: dict[str, Any]) -> str:
+        """Store the new token set; keep a rotated refresh token, since the old one may now be dead."""
+        access = str(body["access_token"])
+        bearer = access
+        if self._use_id_token:
+            id_token = body.get("id_token")
+            if isinstance(id_token, str) and id_token:
+                bearer = id_token
+            else:
+                log.warning(
+                    "token-to-use is 'id' but the token endpoint sent no id_token; using access_token"
+                )
+        rotated = body.get("refresh_token")
+        if isinstance(rotated, str) and rotated:
+            self._refresh_token = Secret(rotated)
+        expires_at = _jwt_expiry(bearer) or _expires_in(body.get("expires_in"))
+        self._store(Secret(bearer), expires_at or time.time() + DEFAULT_LIFETIME)
+        return bearer
+
+    def _reach_advice(self) -> str:
+        name = "API_BASE_URL (or service.server in client.yaml)" if self._via_proxy else "OIDC_TOKEN_URL"
+        return f"Check {name}, the network, and the CA settings (CA_CERT_PATH) for that server."
+
+    def _refusal_message(self, status: int, body: dict[str, Any]) -> str:
+        error = str(body.get("error") or f"HTTP {status}")
+        detail = body.get("error_description") or body.get("message") or ""
+        what = f"The token endpoint {self._token_url} refused to refresh the access token ({error}"
+        what += f": {detail})." if detail else ")."
+        if error == "invalid_grant":
+            return (
+                f"{what} The session has expired or was revoked: run `flightctl login` again "
+                "(or set a fresh REFRESH_TOKEN)."
+            )
+        if error in {"invalid_client", "unauthorized_client"}:
+            return f"{what} Check OIDC_CLIENT_ID (now {self._client_id!r}) against the identity provider."
+        if status == 404:
+            return f"{what} The URL is not a token endpoint; check OIDC_TOKEN_URL or the auth provider name."
+        return f"{what} Try again later; if it persists, run `flightctl login` again."
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _expires_in(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    if seconds > 10**9:  # AAP sends nanoseconds (see flightctl's CLI)
+        seconds /= 1e9
+    return time.time() + seconds if seconds > 0 else None
+
+
+def token_source_from_settings(settings: Settings) -> TokenSource | None:
+    """The server's own token source as configured, or None when no credentials are configured."""
+    auth = settings.auth
+    if auth.method in ("oidc", "proxy"):
+        return _refreshing(auth, settings.request_timeout)
+    if auth.method == "static":
+        token = _preferred_token(auth)
+        if token is None:
+            return None
+        return StaticTokenSource(token, expiry=auth.access_token_expiry)
+    return None
+
+
+def _preferred_token(auth: AuthSettings) -> Secret | None:
+    if auth.token_to_use == "id" and auth.id_token:
+        return auth.id_token
+    return auth.access_token or auth.id_token
+
+
+def _refreshing(auth: AuthSettings, timeout: float) -> RefreshingTokenSource:
+    if auth.token_url is None or auth.refresh_token is None:
+        raise AuthenticationError(NO_CREDENTIALS)
+    return RefreshingTokenSource(
+        token_url=auth.token_url,
+        client_id=auth.client_id,
+        refresh_token=auth.refresh_token,
+        tls=auth.tls,
+        timeout=timeout,
+        token_to_use=auth.token_to_use,
+        initial_token=_preferred_token(auth),
+        initial_expiry=auth.access_token_expiry,
+        via_proxy=auth.method == "proxy",
+    )
+
+
+def token_source_for_request(default: TokenSource | None) -> TokenSource:
+    """The caller's own token when the HTTP layer let a pass-through caller in, else the server's own."""
+    from fastmcp.server.dependencies import get_access_token
+
+    access = get_access_token()
+    if access is not None and access.claims.get("flightctl_passthrough"):
+        return PassThroughTokenSource(access.token)
+    if default is None:
+        raise AuthenticationError(NO_CREDENTIALS)
+    return default

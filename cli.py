@@ -1,0 +1,330 @@
+"""The command line behind ``python main.py [serve|check|demo|config-doc]``.
+
+Every flag comes from ``config.OPTIONS``, so the command line, the environment and
+``docs/configuration.md`` always agree. ``serve`` keeps stdout for the MCP protocol; ``check`` and
+``config-doc`` print their reports to stdout; ``demo`` prints its instructions to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+from config import (
+    HTTP_TRANSPORTS,
+    OPTIONS,
+    Settings,
+    check_http_exposure,
+    load_settings,
+    render_configuration_doc,
+)
+from errors import ConfigurationError, FlightControlError
+
+__all__ = ["build_parser", "flags_from_args", "main"]
+
+COMMANDS = {
+    "serve": "run the MCP server (default)",
+    "check": "load the configuration, authenticate, call Flight Control once and report",
+    "demo": "serve the MCP server against a built-in simulated fleet (no Flight Control needed)",
+    "config-doc": "print docs/configuration.md (the configuration reference)",
+}
+EXIT_CONFIG = 2
+DEMO_DEVICES = 200
+DEMO_USER = "admin"
+#: What the demo serves unless a flag or the environment says otherwise.
+DEMO_DEFAULTS = {"MCP_TRANSPORT": "streamable-http", "MCP_HOST": "127.0.0.1", "MCP_PORT": "8000"}
+#: Settings the demo replaces with the simulator's, so a real session can never reach the simulator.
+DEMO_OWNED = (
+    "API_BASE_URL",
+    "ORG_ID",
+    "CLIENT_CONFIG_PATH",
+    "OIDC_TOKEN_URL",
+    "OIDC_CLIENT_ID",
+    "REFRESH_TOKEN",
+    "ACCESS_TOKEN",
+    "CA_CERT_PATH",
+    "INSECURE_SKIP_VERIFY",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """argparse from OPTIONS: one flag per setting, grouped as in the configuration reference."""
+    parser = argparse.ArgumentParser(
+        prog="python main.py",
+        usage="%(prog)s [serve|check|demo|config-doc] [--flag VALUE ...]",
+        description="MCP server for Flight Control. Every flag can also be set through the environment "
+        "variable named in its help; flags win over the environment, which wins over client.yaml.",
+        epilog="Commands: " + "; ".join(f"{name}: {text}" for name, text in COMMANDS.items()),
+    )
+    parser.add_argument("command", nargs="?", choices=tuple(COMMANDS), default="serve", help="what to do")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for opt in OPTIONS:
+        group = groups.get(opt.group) or groups.setdefault(opt.group, parser.add_argument_group(opt.group))
+        help_text = f"{opt.help} [env {opt.env}; default: {opt.shown_default}]".replace("%", "%%")
+        if opt.is_bool:
+            group.add_argument(opt.flag, dest=opt.env, action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            group.add_argument(opt.flag, dest=opt.env, metavar=opt.env, help=help_text)
+    return parser
+
+
+def flags_from_args(args: argparse.Namespace) -> dict[str, str]:
+    """The flags given on the command line, keyed by environment-variable name, as load_settings wants."""
+    flags: dict[str, str] = {}
+    for opt in OPTIONS:
+        value = getattr(args, opt.env, None)
+        if value is None:
+            continue
+        flags[opt.env] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return flags
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code (2 for a configuration error)."""
+    args = build_parser().parse_args(argv)
+    flags = flags_from_args(args)
+    command: str = args.command
+    if command == "config-doc":
+        sys.stdout.write(render_configuration_doc())
+        return 0
+    try:
+        if command == "check":
+            return asyncio.run(_check(flags, os.environ, sys.stdout))
+        if command == "demo":
+            return _demo(flags, os.environ)
+        return _serve(load_settings(flags, os.environ))
+    except ConfigurationError as exc:
+        print(f"flightctl-mcp: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+# --- serve --------------------------------------------------------------------------------------------
+
+
+def _quiet_fastmcp() -> None:
+    """No banner, no PyPI update check, and fastmcp's records into our log handlers (set before import)."""
+    os.environ["FASTMCP_SHOW_SERVER_BANNER"] = "false"
+    os.environ["FASTMCP_CHECK_FOR_UPDATES"] = "off"
+    os.environ["FASTMCP_LOG_ENABLED"] = "false"
+    fastmcp = sys.modules.get("fastmcp")  # already imported when started as `python main.py`
+    if fastmcp is not None:
+        fastmcp.settings.show_server_banner = False
+        fastmcp.settings.check_for_updates = "off"
+
+
+def _server_module() -> ModuleType:
+    """main.py's module: the running ``__main__`` when started as ``python main.py``, else imported."""
+    running = sys.modules.get("__main__")
+    if running is not None and hasattr(running, "serve") and hasattr(running, "build_server"):
+        return running
+    import main as server_module
+
+    return server_module
+
+
+def _serve(settings: Settings) -> int:
+    import logging
+
+    from logging_setup import configure_logging
+
+    check_http_exposure(settings)
+    _quiet_fastmcp()
+    log_file = configure_logging(settings)
+    log = logging.getLogger("cli")
+    log.info(
+        "Starting flightctl-mcp: transport=%s api=%s auth=%s log=%s",
+        settings.transport,
+        settings.api_base_url,
+        settings.auth.method,
+        log_file or "stderr",
+    )
+    if settings.transport in HTTP_TRANSPORTS:
+        # fastmcp-notes §0 #2: without this, SIGTERM (podman stop) skips the lifespan teardown.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    server = _server_module()
+    try:
+        asyncio.run(server.serve(settings))
+    except KeyboardInterrupt:
+        log.info("Stopped by signal")
+    return 0
+
+
+# --- check --------------------------------------------------------------------------------------------
+
+
+class _Report:
+    """Lines of the check report: what works, what is wrong and what to do about it."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self.failed = False
+
+    def info(self, label: str, text: str) -> None:
+        self._out.write(f"       {label:<14} {text}\n")
+
+    def ok(self, label: str, text: str) -> None:
+        self._out.write(f"  ok   {label:<14} {text}\n")
+
+    def fail(self, label: str, text: str) -> None:
+        self.failed = True
+        self._out.write(f"  FAIL {label:<14} {text}\n")
+
+
+async def _check(flags: Mapping[str, str], environ: Mapping[str, str], out: TextIO) -> int:
+    """Load, authenticate, call Flight Control once; print the report, exit 1 if anything failed."""
+    report = _Report(out)
+    out.write("flightctl-mcp check\n")
+    try:
+        settings = load_settings(flags, environ)
+    except ConfigurationError as exc:
+        report.fail("configuration", str(exc))
+        return EXIT_CONFIG
+    report.ok("configuration", f"loaded (client.yaml: {settings.client_config_path or 'none found'})")
+    report.info("api", settings.api_base_url or "(not set)")
+    report.info("organization", settings.organization or "(default)")
+    report.info("tls", settings.tls.source)
+    report.info("credentials", _describe_auth(settings))
+    report.info("transport", _describe_transport(settings))
+    try:
+        check_http_exposure(settings)
+    except ConfigurationError as exc:
+        report.fail("exposure", str(exc))
+    if settings.api_base_url is None:
+        report.fail("api", "no API URL: set API_BASE_URL, or run `flightctl login` to write client.yaml")
+        return 1
+    await _check_api(settings, report)
+    out.write("result: " + ("problems found, see FAIL lines above\n" if report.failed else "all good\n"))
+    return 1 if report.failed else 0
+
+
+def _describe_auth(settings: Settings) -> str:
+    auth = settings.auth
+    described = {
+        "oidc": f"refresh token, exchanged at {auth.token_url}",
+        "proxy": f"refresh token, exchanged through the API proxy ({auth.provider_name})",
+        "static": "static access token (cannot be refreshed)",
+        "none": "none configured",
+    }[auth.method]
+    return described + (" (id token as bearer)" if auth.token_to_use == "id" else "")
+
+
+def _describe_transport(settings: Settings) -> str:
+    if settings.transport == "stdio":
+        return "stdio"
+    path = "/sse" if settings.transport == "sse" else settings.path
+    scheme = "https" if settings.http.tls_cert else "http"
+    where = f"{scheme}://{settings.host}:{settings.port}{path}"
+    return f"{settings.transport} on {where} (callers: {settings.http.auth_mode})"
+
+
+async def _check_api(settings: Settings, report: _Report) -> None:
+    from auth import token_source_from_settings
+    from resource_queries import FlightControlAPI
+
+    try:
+        tokens = token_source_from_settings(settings)
+        if tokens is None:
+            report.fail("auth", "no credentials: set REFRESH_TOKEN or ACCESS_TOKEN, or run `flightctl login`")
+        else:
+            await tokens.bearer()
+            report.ok("auth", f"token obtained (user: {tokens.identity or 'unknown'})")
+    except FlightControlError as exc:
+        report.fail("auth", str(exc))
+        return
+    api = FlightControlAPI(settings)
+    try:
+        version = await api.get_path("VersionApi", "get_version_without_preload_content", tokens)
+        shown = version.get("version", version) if isinstance(version, dict) else version
+        report.ok("api", f"reachable, Flight Control version {shown}")
+        devices = await api.get_path("DeviceApi", "list_devices_without_preload_content", tokens, limit=1)
+        items = devices.get("items") if isinstance(devices, dict) else None
+        remaining = (
+            devices.get("metadata", {}).get("remainingItemCount") if isinstance(devices, dict) else None
+        )
+        total = len(items or []) + int(remaining or 0)
+        report.ok("devices", f"listing works ({total} device(s) visible)")
+    except FlightControlError as exc:
+        report.fail("api", str(exc))
+    finally:
+        await asyncio.to_thread(api.close)
+
+
+# --- demo ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _demo_simulator() -> Iterator[tuple[Any, dict[str, str]]]:
+    """The simulator in-process with a generated fleet, and the settings that point the server at it.
+
+    It serves plain HTTP on loopback (no CA to hand around) and the server signs in as the simulator's
+    admin with a refresh token, so the demo exercises the same refresh path as a real deployment.
+    """
+    from simulator.harness import SimulatorServer
+
+    with (
+        tempfile.TemporaryDirectory(prefix="flightctl-mcp-demo-") as tmp,
+        SimulatorServer(devices=DEMO_DEVICES) as sim,
+    ):
+        tokens = sim.issue_tokens(user=DEMO_USER)
+        no_client_yaml = Path(tmp) / "client.yaml"  # never read the user's real flightctl session
+        no_client_yaml.write_text("{}\n")
+        yield (
+            sim,
+            {
+                "API_BASE_URL": sim.base_url,
+                "OIDC_TOKEN_URL": sim.oidc_token_url,
+                "REFRESH_TOKEN": tokens.refresh_token,
+                "CLIENT_CONFIG_PATH": str(no_client_yaml),
+            },
+        )
+
+
+def _demo(flags: Mapping[str, str], environ: Mapping[str, str]) -> int:
+    base = {k: v for k, v in environ.items() if k not in DEMO_OWNED}
+    for key, value in DEMO_DEFAULTS.items():
+        base.setdefault(key, value)
+    demo_flags = {k: v for k, v in flags.items() if k not in DEMO_OWNED}
+    with _demo_simulator() as (sim, simulator_env):
+        settings = load_settings(demo_flags, base | simulator_env)
+        _print_demo_help(settings, sim, sys.stderr)
+        return _serve(settings)
+
+
+def _print_demo_help(settings: Settings, sim: Any, err: TextIO) -> None:
+    main_py = str(Path(__file__).resolve().parent / "main.py")
+    err.write(
+        f"\nflightctl-mcp demo: a simulated Flight Control with {DEMO_DEVICES} devices at {sim.base_url}\n"
+    )
+    if settings.transport == "stdio":
+        desktop = {"command": sys.executable, "args": [main_py, "demo", "--transport", "stdio"]}
+        err.write("Serving MCP over stdio. Claude Desktop (claude_desktop_config.json):\n")
+        err.write(json.dumps({"mcpServers": {"flightctl-demo": desktop}}, indent=2) + "\n\n")
+        return
+    url = f"http://{settings.host}:{settings.port}" + (
+        "/sse" if settings.transport == "sse" else settings.path
+    )
+    err.write(f"MCP endpoint ({settings.transport}): {url}\n\n")
+    err.write("From Python (fastmcp):\n")
+    err.write(
+        "    import asyncio\n    from fastmcp import Client\n\n    async def main():\n"
+        f"        async with Client({url!r}) as client:\n"
+        "            print(await client.call_tool('query_devices', {'limit': 5}))\n\n"
+        "    asyncio.run(main())\n\n"
+    )
+    desktop = {"command": sys.executable, "args": [main_py, "demo", "--transport", "stdio"]}
+    err.write("Claude Desktop (runs its own demo over stdio; claude_desktop_config.json):\n")
+    err.write(json.dumps({"mcpServers": {"flightctl-demo": desktop}}, indent=2) + "\n")
+    err.write("Press Ctrl+C to stop.\n\n")
+    err.flush()

@@ -1,0 +1,586 @@
+"""The HTTP transports (sse, streamable-http): who may call, how much, and how the listener runs.
+
+Stdio trusts its parent process; a port trusts nobody. Every request passes these layers, outermost
+first:
+
+    RateLimitMiddleware     per caller (bearer hash, else client IP), 429 + Retry-After
+    BodyLimitMiddleware     Content-Length and streamed size (413), slow bodies (408)
+    Host/Origin guard       fastmcp's DNS-rebinding guard: 421 / 403 on loopback binds and allow-lists
+    bearer authentication   pass-through (Flight Control validates the caller's own token) or a
+                            shared secret; 401 + WWW-Authenticate when missing or refused
+    routes                  the MCP endpoint and the REST API (auth required), /healthz and /readyz (open)
+
+``auth_mode`` "server" has no caller authentication at all; ``config.check_http_exposure`` allows it on
+loopback binds only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import uvicorn
+from fastmcp.server.auth import AccessToken, TokenVerificationError, TokenVerifier
+from fastmcp.server.auth.middleware import RequireAuthMiddleware
+from fastmcp.server.http import create_sse_app, create_streamable_http_app
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
+from pydantic import Field
+from starlette.authentication import AuthCredentials, AuthenticationError, BaseUser
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import config
+import rest_api
+from errors import APIConnectionError, ConfigurationError, FlightControlError
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
+
+    from config import Secret, Settings
+    from services import Services
+
+__all__ = [
+    "HEALTH_PATHS",
+    "PASSTHROUGH_CLAIM",
+    "BodyLimitMiddleware",
+    "FlightControlProbe",
+    "PassThroughVerifier",
+    "RateLimitMiddleware",
+    "SharedSecretVerifier",
+    "build_http_app",
+    "serve_http",
+    "verifier_for",
+]
+
+logger = logging.getLogger(__name__)
+
+PASSTHROUGH_CLAIM = "flightctl_passthrough"
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+_VALIDATE_PATH = "/api/v1/auth/validate"
+_SSE_PATH = "/sse"
+_SSE_MESSAGE_PATH = "/messages/"
+_BODY_READ_TIMEOUT = 30.0
+_KEEP_ALIVE_TIMEOUT = 5
+_GRACEFUL_SHUTDOWN_TIMEOUT = 10
+_MAX_HEADER_BYTES = 16 * 1024
+_RETRY_AFTER_UNAVAILABLE = "5"
+
+
+def _token_key(token: str) -> str:
+    """A stable, non-reversible name for a token (cache and rate-limit keys; never the token itself)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _json_error(message: str, status_code: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status_code, headers=headers)
+
+
+# --- Flight Control probe -------------------------------------------------------------------------
+
+
+class FlightControlProbe:
+    """Asks Flight Control about a bearer token with ``GET /api/v1/auth/validate``.
+
+    One small call answers both questions this module has: "is this caller's token valid?" and
+    "does Flight Control answer (with our credentials)?". A client per call keeps it free of event-loop
+    ownership; the SSL context (shared, and honouring tls-server-name) is the expensive part.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.api_base_url:
+            raise ConfigurationError(
+                "No Flight Control API URL is configured, so HTTP callers cannot be authenticated. "
+                "Set the API URL (environment or client.yaml) before serving over HTTP."
+            )
+        self.url = settings.api_base_url.rstrip("/") + _VALIDATE_PATH
+        self._verify = settings.tls.ssl_context()
+        self._timeout = settings.request_timeout
+
+    async def status_for(self, token: str | None) -> int:
+        """The HTTP status Flight Control gives this token (None: no Authorization header)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            async with httpx.AsyncClient(verify=self._verify, timeout=self._timeout) as client:
+                response = await client.get(self.url, headers=headers)
+        except httpx.HTTPError as exc:
+            raise APIConnectionError(
+                f"Flight Control at {self.url} did not answer ({type(exc).__name__}: {exc}). "
+                "Check the API URL, the network path and the TLS settings."
+            ) from exc
+        return response.status_code
+
+
+# --- caller authentication ------------------------------------------------------------------------
+
+
+class _CallerToken(AccessToken):
+    """fastmcp's AccessToken with the token kept out of repr (and so out of log lines)."""
+
+    token: str = Field(repr=False)
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, unverified (Flight Control has verified it); {} for opaque tokens."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    segment = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(segment))
+    except (ValueError, binascii.Error):
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def passthrough_access_token(token: str) -> AccessToken:
+    """What fastmcp hands to tools for a pass-through caller; auth.py keys on PASSTHROUGH_CLAIM."""
+    payload = _jwt_claims(token)
+    claims: dict[str, Any] = {PASSTHROUGH_CLAIM: True}
+    for name in ("sub", "preferred_username"):
+        if isinstance(payload.get(name), str):
+            claims[name] = payload[name]
+    exp = payload.get("exp")
+    return _CallerToken(
+        token=token,
+        client_id=claims.get("preferred_username") or claims.get("sub") or "flightctl-user",
+        scopes=[],
+        expires_at=int(exp) if isinstance(exp, int | float) else None,
+        claims=claims,
+    )
+
+
+class _UnavailableBackend(BearerAuthBackend):
+    """BearerAuthBackend that turns "could not verify" into a 503 instead of a 500 or a false 401."""
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        if conn.url.path in HEALTH_PATHS:
+            return None
+        try:
+            return await super().authenticate(conn)  # type: ignore[no-any-return]
+        except TokenVerificationError as exc:
+            raise AuthenticationError(str(exc)) from exc
+
+
+def _verification_unavailable(conn: HTTPConnection, exc: Exception) -> Response:
+    return _json_error(
+        f"Could not verify the bearer token: {exc}", 503, {"Retry-After": _RETRY_AFTER_UNAVAILABLE}
+    )
+
+
+class _Verifier(TokenVerifier):
+    """Shared middleware wiring for this module's verifiers."""
+
+    def get_middleware(self) -> list[Middleware]:
+        return [
+            Middleware(
+                AuthenticationMiddleware,
+                backend=_UnavailableBackend(self),
+                on_error=_verification_unavailable,
+            ),
+            Middleware(AuthContextMiddleware),
+        ]
+
+
+class PassThroughVerifier(_Verifier):
+    """A bearer is valid when Flight Control says so; the caller is then served with that token.
+
+    Answers are cached briefly by token hash: Flight Control rate-limits /auth/validate (20/hour per
+    client IP when enabled), and one MCP session sends many requests with the same token.
+    """
+
+    def __init__(
+        self,
+        probe: FlightControlProbe,
+        *,
+        ttl: float = 60.0,
+        negative_ttl: float = 5.0,
+        max_entries: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._probe = probe
+        self._ttl = ttl
+        self._negative_ttl = negative_ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[float, AccessToken | None]] = OrderedDict()
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        key = _token_key(token)
+        now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        result = await self._ask(token)
+        self._remember(key, result, now + (self._ttl if result else self._negative_ttl))
+        return result
+
+    async def _ask(self, token: str) -> AccessToken | None:
+        try:
+            status = await self._probe.status_for(token)
+        except APIConnectionError as exc:
+            raise TokenVerificationError(str(exc)) from exc
+        if status == 200:
+            return passthrough_access_token(token)
+        if status in (400, 401, 403):
+            return None
+        raise TokenVerificationError(
+            f"Flight Control answered HTTP {status} to {self._probe.url}; try again shortly."
+        )
+
+    def _remember(self, key: str, result: AccessToken | None, until: float) -> None:
+        self._cache[key] = (until, result)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._max_entries:
+            self._cache.popitem(last=False)
+
+
+class SharedSecretVerifier(_Verifier):
+    """Callers present the operator's shared secret and are served with the server's credentials."""
+
+    def __init__(self, secret: Secret) -> None:
+        super().__init__()
+        self._secret = secret.reveal().encode()
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        if not hmac.compare_digest(token.encode(), self._secret):
+            return None
+        return _CallerToken(
+            token="shared-secret",  # the secret itself never travels further
+            client_id="shared-secret",
+            scopes=[],
+            claims={"sub": "shared-secret"},
+        )
+
+
+def verifier_for(settings: Settings, probe: FlightControlProbe) -> TokenVerifier | None:
+    """The caller authentication for ``settings.http`` (None: callers are not authenticated).
+
+    A shared secret, once set, is always required unless callers bring their own tokens: an operator
+    who set one never means "and also let anyone in".
+    """
+    http = settings.http
+    if http.auth_mode == "passthrough":
+        return PassThroughVerifier(probe)
+    if http.shared_secret:
+        return SharedSecretVerifier(http.shared_secret)
+    if http.auth_mode == "shared-secret":
+        raise ConfigurationError(
+            "The HTTP auth mode is 'shared-secret' but no shared secret is set. Set MCP_SHARED_SECRET, or "
+            "choose MCP_AUTH_MODE=passthrough so each caller presents its own Flight Control token."
+        )
+    return None
+
+
+# --- hardening middleware -------------------------------------------------------------------------
+
+
+async def _send(response: Response, scope: Scope, receive: Receive, send: Send) -> None:
+    await response(scope, receive, send)
+
+
+class RateLimitMiddleware:
+    """A token bucket per caller: ``per_minute`` requests, refilled continuously; 429 when empty.
+
+    A caller is the hash of its Authorization header, else its IP address. Health probes are exempt.
+    """
+
+    _PRUNE_ABOVE = 10_000
+
+    def __init__(self, app: ASGIApp, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.app = app
+        self._capacity = float(per_minute)
+        self._refill_per_second = per_minute / 60.0
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._capacity <= 0 or scope["path"] in HEALTH_PATHS:
+            await self.app(scope, receive, send)
+            return
+        wait = self._take(_caller_key(scope))
+        if wait <= 0:
+            await self.app(scope, receive, send)
+            return
+        retry_after = str(math.ceil(wait))
+        response = _json_error(
+            f"Rate limit exceeded: {int(self._capacity)} requests per minute per caller. "
+            f"Retry after {retry_after} seconds.",
+            429,
+            {"Retry-After": retry_after},
+        )
+        await _send(response, scope, receive, send)
+
+    def _take(self, key: str) -> float:
+        """Take one token; 0 when granted, else the seconds until one is available."""
+        now = self._clock()
+        tokens, stamp = self._buckets.get(key, (self._capacity, now))
+        tokens = min(self._capacity, tokens + (now - stamp) * self._refill_per_second)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            self._prune(now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1.0 - tokens) / self._refill_per_second
+
+    def _prune(self, now: float) -> None:
+        """Forget callers whose bucket has refilled: they would start full anyway."""
+        if len(self._buckets) <= self._PRUNE_ABOVE:
+            return
+        full_after = self._capacity / self._refill_per_second
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
+
+
+def _caller_key(scope: Scope) -> str:
+    authorization = Headers(scope=scope).get("authorization")
+    if authorization:
+        return "token:" + _token_key(authorization)
+    client = scope.get("client")
+    return "ip:" + (client[0] if client else "unknown")
+
+
+class _BodyRejected(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies above ``max_bytes`` (413) and bodies that trickle in too slowly (408).
+
+    Requests with a body are read in full before the app sees them (MCP and REST bodies are small);
+    requests without one pass straight through, so long-lived SSE streams keep their receive channel.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, *, read_timeout: float = _BODY_READ_TIMEOUT) -> None:
+        self.app = app
+        self._max_bytes = max_bytes
+        self._read_timeout = read_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _has_body(scope):
+            await self.app(scope, receive, send)
+            return
+        try:
+            self._check_declared(scope)
+            body = await self._read(receive)
+        except _BodyRejected as rejected:
+            await _send(rejected.response, scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    def _too_large(self) -> _BodyRejected:
+        return _BodyRejected(
+            _json_error(f"Request body too large: the limit is {self._max_bytes} bytes.", 413)
+        )
+
+    def _check_declared(self, scope: Scope) -> None:
+        declared = Headers(scope=scope).get("content-length")
+        if declared is None:
+            return
+        if not declared.isdigit():
+            raise _BodyRejected(_json_error("Content-Length must be a non-negative integer.", 400))
+        if int(declared) > self._max_bytes:
+            raise self._too_large()
+
+    async def _read(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self._read_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        raise _BodyRejected(_json_error("The client went away.", 400))
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self._max_bytes:
+                        raise self._too_large()
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            raise _BodyRejected(
+                _json_error(f"The request body did not arrive within {self._read_timeout:g} s.", 408)
+            ) from None
+
+
+def _has_body(scope: Scope) -> bool:
+    headers = Headers(scope=scope)
+    return "content-length" in headers or "transfer-encoding" in headers
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that yields the buffered body once, then defers to the real one."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return replayed
+
+
+# --- health ---------------------------------------------------------------------------------------
+
+
+class _Readiness:
+    """Whether this server can do its job right now, in a sentence without secrets."""
+
+    def __init__(self, settings: Settings, services: Services, probe: FlightControlProbe) -> None:
+        self._passthrough = settings.http.auth_mode == "passthrough"
+        self._services = services
+        self._probe = probe
+
+    async def problem(self) -> str | None:
+        try:
+            if self._passthrough:
+                await self._probe.status_for(None)  # any answer: reachable; callers bring tokens
+                return None
+            return await self._check_own_credentials()
+        except FlightControlError as exc:
+            return str(exc)
+
+    async def _check_own_credentials(self) -> str | None:
+        tokens = self._services.tokens
+        if tokens is None:
+            return "No Flight Control credentials are configured (client.yaml or environment)."
+        status = await self._probe.status_for(await tokens.bearer())
+        if status == 200:
+            return None
+        return f"Flight Control refused the configured credentials (HTTP {status}); log in again."
+
+
+def health_routes(readiness: _Readiness) -> list[BaseRoute]:
+    """/healthz (the process answers) and /readyz (Flight Control answers); both without auth."""
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        problem = await readiness.problem()
+        if problem is None:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)
+
+    return [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
+
+
+# --- the app and the listener ---------------------------------------------------------------------
+
+
+def _protector(verifier: TokenVerifier | None) -> Callable[[ASGIApp], ASGIApp]:
+    """Wrap a route so it needs the same bearer as the MCP endpoint (no-op without caller auth)."""
+    if verifier is None:
+        return lambda app: app
+    return lambda app: RequireAuthMiddleware(app, verifier.required_scopes)
+
+
+def build_http_app(settings: Settings, mcp: FastMCP[Any], services: Services) -> ASGIApp:
+    """The complete ASGI app for ``settings.transport`` (sse or streamable-http), every layer included."""
+    config.check_http_exposure(settings)
+    probe = FlightControlProbe(settings)
+    verifier = verifier_for(settings, probe)
+    routes = [
+        *health_routes(_Readiness(settings, services, probe)),
+        *rest_api.rest_routes(services, _protector(verifier)),
+    ]
+    http = settings.http
+    guard: dict[str, Any] = {
+        "host_origin_protection": "auto",
+        "allowed_hosts": list(http.allowed_hosts) or None,
+        "allowed_origins": list(http.allowed_origins) or None,
+    }
+    app: ASGIApp
+    if settings.transport == "sse":
+        app = create_sse_app(
+            mcp, message_path=_SSE_MESSAGE_PATH, sse_path=_SSE_PATH, auth=verifier, routes=routes, **guard
+        )
+    else:
+        app = create_streamable_http_app(
+            mcp,
+            streamable_http_path=settings.path,
+            auth=verifier,
+            stateless_http=http.stateless,
+            routes=routes,
+            **guard,
+        )
+    app = BodyLimitMiddleware(app, http.max_body_bytes)
+    return RateLimitMiddleware(app, http.rate_limit_per_minute)
+
+
+def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
+    """Listener settings: bind, optional TLS, timeouts; logging is left to logging_setup."""
+    http = settings.http
+    if (http.tls_cert is None) != (http.tls_key is None):
+        raise ConfigurationError(
+            "TLS for the HTTP listener needs both a certificate and a key path; only one is set."
+        )
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_keep_alive=_KEEP_ALIVE_TIMEOUT,
+        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_TIMEOUT,
+        h11_max_incomplete_event_size=_MAX_HEADER_BYTES,
+        ssl_certfile=str(http.tls_cert) if http.tls_cert else None,
+        ssl_keyfile=str(http.tls_key) if http.tls_key else None,
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus re-raising SIGTERM/SIGINT after a graceful shutdown.
+
+    uvicorn re-raises the captured signal once it has shut down, which kills the process with 143
+    before the caller's own teardown (log flush, audit close) runs. The shutdown was graceful, so the
+    process may simply return; the exit code is then the caller's to choose.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            if self._captured_signals:
+                logger.info("Signal received: the HTTP listener has shut down cleanly.")
+            self._captured_signals.clear()
+
+
+async def serve_http(settings: Settings, mcp: FastMCP[Any], services: Services) -> None:
+    """Serve ``mcp`` on ``settings.host:port`` until SIGTERM or SIGINT, then return after a clean shutdown."""
+    app = build_http_app(settings, mcp, services)
+    server = _Server(uvicorn_config(settings, app))
+    scheme = "https" if settings.http.tls_cert else "http"
+    logger.info(
+        "Serving %s on %s://%s:%s%s (caller auth: %s, stateless: %s)",
+        settings.transport,
+        scheme,
+        settings.host,
+        settings.port,
+        settings.path,
+        settings.http.auth_mode,
+        settings.http.stateless,
+    )
+    await server.serve()

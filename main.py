@@ -1,0 +1,224 @@
+"""The MCP server: wires OPERATIONS into tools, single objects into resources, workflows into prompts.
+
+``build_server(settings)`` only wires; every behaviour lives in operations.py, answers.py and
+resource_queries.py. Each operation becomes a tool through one adapter (``OperationTool``) that
+validates arguments with the operation's model, picks the caller's token source, runs the handler and
+sends the answer once, as compact JSON text. Failures the server can explain (errors.py) reach the
+assistant as tool errors (``isError``) with their message, never as protocol errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pydantic
+from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError
+from fastmcp.tools import Tool, ToolResult
+from mcp_types import TextContent, ToolAnnotations
+from pydantic import PrivateAttr
+
+from answers import dumps
+from config import Settings
+from errors import FlightControlError
+from operations import OPERATIONS, OPERATIONS_BY_NAME, Operation
+from resource_queries import KINDS, ResourceKind
+from services import Services
+
+__all__ = ["INSTRUCTIONS", "SERVER_VERSION", "OperationTool", "build_server", "serve", "tool_schema"]
+
+SERVER_VERSION = "0.2.0"
+_log = logging.getLogger("flightctl_mcp.tools")
+
+INSTRUCTIONS = """\
+Read-only access to a Flight Control edge-device fleet: devices, fleets, events, enrollment requests,
+repositories and resource syncs. Start small: count_devices answers "how many ... are offline" in one call;
+query_<kind>(name=...) gets one object; list answers are compact and paged (follow next.arguments, which
+carries an opaque cursor). Each item has links: the tool and arguments that fetch related objects.
+
+Selectors (each tool lists its own selectable fields):
+- field_selector: comma-separated requirements, all must hold. Operators: = == != for strings and status
+  fields; "contains"/"notcontains" for plain string fields (not status.*/spec.*); in (a,b) and notin (a,b);
+  > >= < <= for timestamps (RFC 3339, e.g. metadata.creationTimestamp>=2025-01-01T00:00:00Z); a bare key
+  means it exists, !key that it does not. No quotes; a backslash escapes , ( ) or a space in a value.
+- label_selector (not on events): key=value, key!=value, key in (a,b), key notin (a,b), key, !key;
+  comma = AND. Values: at most 63 of [A-Za-z0-9_.-]. list_device_labels shows the labels in use.
+A device's fleet is metadata.owner=Fleet/<fleet name>. A rejected selector comes back with the server's
+explanation and the list of supported fields.
+"""
+
+
+def _lean(schema: Any) -> Any:
+    """Drop pydantic's titles and collapse Optional[X] to X so tools/list stays small."""
+    if isinstance(schema, list):
+        return [_lean(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _lean(v) for k, v in schema.items() if k != "title" or not isinstance(v, str)}
+    variants = out.get("anyOf")
+    if isinstance(variants, list) and {"type": "null"} in variants and out.get("default", ...) is None:
+        rest = [v for v in variants if v != {"type": "null"}]
+        if len(rest) == 1:
+            del out["anyOf"], out["default"]
+            out = {**rest[0], **out}
+    return out
+
+
+def tool_schema(operation: Operation) -> dict[str, Any]:
+    """The input schema the assistant sees for one operation."""
+    schema: dict[str, Any] = _lean(operation.params.model_json_schema())
+    return schema
+
+
+class OperationTool(Tool):
+    """The one adapter from an Operation to an MCP tool."""
+
+    _operation: Operation = PrivateAttr()
+    _services: Services = PrivateAttr()
+
+    @classmethod
+    def create(cls, operation: Operation, services: Services) -> OperationTool:
+        tool = cls(
+            name=operation.name,
+            title=operation.title,
+            description=operation.description,
+            parameters=tool_schema(operation),
+            annotations=ToolAnnotations(**operation.annotations),
+            tags={"read"} if operation.read_only else {"write"},
+        )
+        tool._operation = operation
+        tool._services = services
+        return tool
+
+    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+        answer = await run_operation(self._operation, self._services, arguments)
+        return ToolResult(content=[TextContent(type="text", text=dumps(answer))])
+
+
+async def run_operation(
+    operation: Operation, services: Services, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """Validate, pick the caller's tokens, run; FlightControlError and bad arguments become ToolError."""
+    from auth import token_source_for_request
+
+    try:
+        params = operation.params.model_validate(arguments)
+    except pydantic.ValidationError as exc:
+        raise ToolError(_argument_errors(operation.name, exc)) from exc
+    try:
+        tokens = token_source_for_request(services.tokens)
+        return await operation.handler(services, tokens, params)
+    except FlightControlError as exc:
+        _log.info("%s failed: %s", operation.name, exc)
+        raise ToolError(str(exc)) from exc
+
+
+def _argument_errors(tool: str, exc: pydantic.ValidationError) -> str:
+    """Name each bad argument and the rule it broke, without echoing long input values."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in error["loc"]) or "arguments"
+        problems.append(f"{where}: {error['msg']}")
+    return f"Invalid arguments for {tool}: " + "; ".join(problems) + ". Fix them and call again."
+
+
+# --- resources and prompts ----------------------------------------------------------------------------
+
+
+def _add_resource(mcp: FastMCP[Any], services: Services, kind: ResourceKind) -> None:
+    operation = OPERATIONS_BY_NAME[kind.tool]
+
+    async def read(name: str) -> str:
+        answer = await run_operation(operation, services, {"name": name})
+        return json.dumps(answer, separators=(",", ":"))
+
+    mcp.resource(
+        f"flightctl://{kind.name}/{{name}}",
+        name=f"{kind.kind}",
+        description=f"One Flight Control {kind.singular} by name, in the compact view with links.",
+        mime_type="application/json",
+    )(read)
+
+
+def _add_prompts(mcp: FastMCP[Any]) -> None:
+    @mcp.prompt(description="Find out why one device is unhealthy and what to do about it.")
+    def troubleshoot_device(device: str) -> str:
+        return (
+            f"Troubleshoot the Flight Control device '{device}'. Call query_devices(name='{device}') for its "
+            "summary, update and application status and lastSeen. Then call query_events with its events "
+            "link "
+            "to see what happened recently, and get_device_rendered_config if the update status is not "
+            "UpToDate. Follow the fleet link to compare with the fleet's template. Report the likely cause, "
+            "the evidence, and concrete next steps."
+        )
+
+    @mcp.prompt(description="Health report of one fleet: device status counts, rollout, problem devices.")
+    def fleet_health_report(fleet: str) -> str:
+        selector = f"metadata.owner=Fleet/{fleet}"
+        return (
+            f"Write a health report for the Flight Control fleet '{fleet}'. "
+            f"Call query_fleets(name='{fleet}') "
+            "for its devices summary and rollout state, count_devices(field_selector="
+            f"'{selector}') for counts by status, then query_devices(field_selector='{selector},"
+            "status.summary.status!=Online') for the devices that need attention, and query_events with "
+            f"field_selector='involvedObject.kind=Fleet,involvedObject.name={fleet}'. Summarise health, "
+            "rollout progress, the worst devices and recommended actions."
+        )
+
+    @mcp.prompt(description="Review the enrollment requests waiting for approval.")
+    def review_enrollment_requests() -> str:
+        return (
+            "Review pending Flight Control enrollment requests. Call query_enrollment_requests("
+            "field_selector='status.approval.approved=false') (follow next.arguments if more remain). "
+            "For each, note its name, age, requested labels and conditions. This server is read-only: "
+            "recommend which to "
+            "approve or reject and why, and give the `flightctl approve` commands for a human to run."
+        )
+
+
+# --- the server ---------------------------------------------------------------------------------------
+
+
+def build_server(settings: Settings, services: Services | None = None) -> FastMCP[Any]:
+    """The FastMCP app with every operation, resource and prompt; the command tool only when enabled."""
+    services = services or Services.from_settings(settings)
+    mcp: FastMCP[Any] = FastMCP("flightctl-mcp", instructions=INSTRUCTIONS, version=SERVER_VERSION)
+    for operation in OPERATIONS:
+        mcp.add_tool(OperationTool.create(operation, services))
+    for kind in KINDS:
+        _add_resource(mcp, services, kind)
+    _add_prompts(mcp)
+    if settings.commands.enabled:
+        _register_command_tool(mcp, services)
+    return mcp
+
+
+def _register_command_tool(mcp: FastMCP[Any], services: Services) -> None:
+    try:
+        import command_tool  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        _log.warning(
+            "COMMANDS are enabled but command_tool.py is missing; run_command_on_device is not offered"
+        )
+        return
+    command_tool.register_command_tool(mcp, services)
+
+
+async def serve(settings: Settings) -> None:
+    """Run the transport the settings name; HTTP transports go through http_server (auth, hardening)."""
+    services = Services.from_settings(settings)
+    mcp = build_server(settings, services)
+    if settings.transport == "stdio":
+        await mcp.run_stdio_async(show_banner=False)
+        return
+    import http_server
+
+    await http_server.serve_http(settings, mcp, services)
+
+
+if __name__ == "__main__":
+    import cli  # type: ignore[import-not-found,unused-ignore]
+
+    raise SystemExit(cli.main())

@@ -1,0 +1,430 @@
+"""The read-only REST API: every operation in ``operations.OPERATIONS`` as a GET route, plus its OpenAPI.
+
+Reports and scripts that do not speak MCP get the same queries with the same answers: each route
+validates its query string with the operation's own pydantic model and calls the operation's own
+handler, so a REST answer is byte-for-byte the tool's structured result. Paths:
+
+    /rest/v1/<operation>                  query_devices -> /rest/v1/devices (the "query_" verb is implied)
+    /rest/v1/<operation>/{name}           when the operation requires a ``name`` (one object)
+    /openapi.json                         the OpenAPI 3.1 document, also kept in docs/openapi.json
+
+Errors are ``{"error": message}`` with a status that fits: 400 bad parameters, 401/403/404 as Flight
+Control said, 429 with Retry-After, 502 when Flight Control failed or could not be reached.
+
+Regenerate docs/openapi.json and docs/rest-api.md with ``python rest_api.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, request_response
+from starlette.types import ASGIApp
+
+from answers import InvalidRequest, dumps
+from auth import token_source_for_request
+from errors import APIConnectionError, APIError, AuthenticationError, FlightControlError
+
+if TYPE_CHECKING:
+    from operations import Operation
+    from services import Services
+
+__all__ = [
+    "OPENAPI_PATH",
+    "REST_PREFIX",
+    "RestEndpoint",
+    "endpoints",
+    "openapi_document",
+    "render_openapi_json",
+    "render_rest_doc",
+    "rest_routes",
+    "write_docs",
+]
+
+logger = logging.getLogger(__name__)
+
+REST_PREFIX = "/rest/v1"
+OPENAPI_PATH = "/openapi.json"
+API_VERSION = "v1"
+DOCS_DIR = Path(__file__).resolve().parent / "docs"
+
+# Operations that are not a plain query_<kind> get a path that reads as a resource, not a verb.
+_PATHS: Mapping[str, str] = {
+    "count_devices": "/device-counts",
+    "list_device_labels": "/device-labels",
+    "get_device_rendered_config": "/devices/{name}/rendered-config",
+}
+
+
+# One object by name: only the arguments that shape a single object make sense beside it.
+_ITEM_QUERY = ("fields", "full")
+
+
+@dataclass(frozen=True)
+class RestEndpoint:
+    """One REST route of an operation: path, OpenAPI operationId, and the arguments it takes."""
+
+    operation: Operation
+    path: str
+    operation_id: str
+    query_params: tuple[str, ...]
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"{(\w+)}", self.path))
+
+
+def _endpoint(
+    op: Operation, path: str, operation_id: str, query: tuple[str, ...] | None = None
+) -> RestEndpoint:
+    in_path = set(re.findall(r"{(\w+)}", path))
+    allowed = tuple(p for p in op.params.model_fields if p not in in_path and (query is None or p in query))
+    return RestEndpoint(op, REST_PREFIX + path, operation_id, allowed)
+
+
+def _endpoints_of(op: Operation) -> list[RestEndpoint]:
+    """query_<kind>: the collection and one object by name; others: their path from _PATHS."""
+    fields = op.params.model_fields
+    if op.name in _PATHS:
+        return [_endpoint(op, _PATHS[op.name], op.name)]
+    if op.kind is not None and op.name == op.kind.tool:
+        collection = "/" + op.kind.name.replace("_", "-")
+        found = [_endpoint(op, collection, op.name)]
+        if "name" in fields:
+            found.append(_endpoint(op, collection + "/{name}", op.name + "_by_name", _ITEM_QUERY))
+        return found
+    path = "/" + op.name.replace("_", "-")
+    if "name" in fields and fields["name"].is_required():
+        path += "/{name}"
+    return [_endpoint(op, path, op.name)]
+
+
+def endpoints(operations: tuple[Operation, ...] | None = None) -> tuple[RestEndpoint, ...]:
+    """Every REST endpoint, in the order of ``operations.OPERATIONS``."""
+    if operations is None:
+        from operations import OPERATIONS
+
+        operations = OPERATIONS
+    return tuple(endpoint for op in operations for endpoint in _endpoints_of(op))
+
+
+# --- requests -------------------------------------------------------------------------------------
+
+
+def _error(message: str, status_code: int, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status_code, headers=headers)
+
+
+def _is_array(schema: Mapping[str, Any]) -> bool:
+    if schema.get("type") == "array":
+        return True
+    return any(_is_array(s) for s in schema.get("anyOf", ()))
+
+
+def _array_params(model: type[BaseModel]) -> frozenset[str]:
+    properties = model.model_json_schema().get("properties", {})
+    return frozenset(name for name, schema in properties.items() if _is_array(schema))
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _arguments(endpoint: RestEndpoint, request: Request, arrays: frozenset[str]) -> dict[str, Any]:
+    """The operation's arguments from the path and the query string; unknown parameters are refused."""
+    known = set(endpoint.query_params)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise _BadRequest(
+            f"Unknown query parameter {', '.join(repr(u) for u in unknown)}; "
+            f"this endpoint takes: {', '.join(sorted(known)) or 'none'}."
+        )
+    arguments: dict[str, Any] = dict(request.path_params)
+    for name in known & set(request.query_params):
+        values = request.query_params.getlist(name)
+        if name in arrays:
+            arguments[name] = values
+        elif len(values) > 1:
+            raise _BadRequest(f"Query parameter {name!r} was given {len(values)} times; give it once.")
+        else:
+            arguments[name] = values[0]
+    return arguments
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """Pydantic's errors without echoing input values (they may be long, or secret)."""
+    problems = [f"{'.'.join(str(p) for p in e['loc']) or 'parameters'}: {e['msg']}" for e in exc.errors()]
+    return "Invalid parameters: " + "; ".join(problems) + "."
+
+
+_STATUS_BY_ERROR: tuple[tuple[type[FlightControlError], int], ...] = (
+    (InvalidRequest, 400),
+    (AuthenticationError, 401),
+    (APIConnectionError, 502),
+)
+_PASSED_THROUGH = frozenset({400, 401, 403, 404})
+
+
+def _failure_response(exc: FlightControlError) -> JSONResponse:
+    """The HTTP face of the errors.py tree; Flight Control's own 4xx verdicts pass through."""
+    if isinstance(exc, APIError):
+        if exc.status_code == 429:
+            retry = str(max(1, round(exc.retry_after or 1)))
+            return _error(str(exc), 429, {"Retry-After": retry})
+        return _error(str(exc), exc.status_code if exc.status_code in _PASSED_THROUGH else 502)
+    status = next((code for cls, code in _STATUS_BY_ERROR if isinstance(exc, cls)), 500)
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
+    return _error(str(exc), status, headers)
+
+
+def _handler_app(endpoint: RestEndpoint, services: Services) -> ASGIApp:
+    model = endpoint.operation.params
+    arrays = _array_params(model)
+
+    async def handle(request: Request) -> Response:
+        try:
+            params = model.model_validate(_arguments(endpoint, request, arrays))
+        except _BadRequest as exc:
+            return _error(str(exc), 400)
+        except ValidationError as exc:
+            return _error(_validation_message(exc), 400)
+        try:
+            tokens = token_source_for_request(services.tokens)
+            result = await endpoint.operation.handler(services, tokens, params)
+        except FlightControlError as exc:
+            return _failure_response(exc)
+        return Response(dumps(result), media_type="application/json")
+
+    return request_response(handle)
+
+
+def rest_routes(services: Services, protect: Callable[[ASGIApp], ASGIApp]) -> list[BaseRoute]:
+    """The GET routes (each wrapped by ``protect``, the MCP endpoint's auth) and the open OpenAPI route."""
+    document = render_openapi_json().encode()
+
+    async def openapi(request: Request) -> Response:
+        return Response(document, media_type="application/json")
+
+    routes: list[BaseRoute] = [Route(OPENAPI_PATH, openapi, methods=["GET"])]
+    for endpoint in endpoints():
+        app = protect(_handler_app(endpoint, services))
+        routes.append(Route(endpoint.path, app, methods=["GET"], name=endpoint.operation_id))
+    return routes
+
+
+# --- OpenAPI --------------------------------------------------------------------------------------
+
+_ERROR_SCHEMA_REF = {"$ref": "#/components/schemas/Error"}
+_RESPONSES: tuple[tuple[str, str], ...] = (
+    ("400", "Invalid parameters, or Flight Control refused the selector (the message explains why)."),
+    ("401", "No bearer token, or it was refused; see WWW-Authenticate."),
+    ("403", "Flight Control's RBAC does not allow this caller to read this resource."),
+    ("404", "No such object."),
+    ("413", "Request body too large."),
+    ("429", "Too many requests from this caller; wait Retry-After seconds."),
+    ("502", "Flight Control failed or could not be reached."),
+    ("503", "The bearer token could not be verified right now; retry shortly."),
+)
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR_SCHEMA_REF}}}
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter cannot be null, only absent: drop the ``null`` branch pydantic writes."""
+    variants = [_without_null(s) for s in schema.get("anyOf", ()) if s.get("type") != "null"]
+    result = {k: v for k, v in schema.items() if k not in ("anyOf", "title", "description")}
+    if variants:
+        result.update(variants[0] if len(variants) == 1 else {"anyOf": variants})
+    if result.get("default", 0) is None:
+        del result["default"]
+    return result
+
+
+def _parameter(name: str, schema: dict[str, Any], *, in_path: bool, required: bool) -> dict[str, Any]:
+    parameter: dict[str, Any] = {
+        "name": name,
+        "in": "path" if in_path else "query",
+        "required": in_path or required,
+        "schema": _without_null(schema),
+    }
+    if schema.get("description"):
+        parameter["description"] = schema["description"]
+    if _is_array(schema):
+        parameter.update(style="form", explode=True)
+    return parameter
+
+
+def _operation_object(endpoint: RestEndpoint, components: dict[str, Any]) -> dict[str, Any]:
+    op = endpoint.operation
+    schema = op.params.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(schema.pop("$defs", {}))
+    required = set(schema.get("required", ()))
+    taken = set(endpoint.path_params) | set(endpoint.query_params)
+    parameters = [
+        _parameter(name, prop, in_path=name in endpoint.path_params, required=name in required)
+        for name, prop in schema.get("properties", {}).items()
+        if name in taken
+    ]
+    responses: dict[str, Any] = {
+        "200": {
+            "description": f"The same JSON the MCP tool {op.name} returns.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}},
+        }
+    }
+    responses.update({code: _error_response(text) for code, text in _RESPONSES})
+    return {
+        "operationId": endpoint.operation_id,
+        "summary": op.title,
+        "description": op.description,
+        "parameters": parameters,
+        "responses": responses,
+    }
+
+
+def _health_paths() -> dict[str, Any]:
+    status = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+    not_ready = {
+        "type": "object",
+        "properties": {"status": {"type": "string"}, "reason": {"type": "string"}},
+        "required": ["status", "reason"],
+    }
+
+    def ok(description: str) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": status}}}
+
+    return {
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "summary": "The process is up",
+                "security": [],
+                "responses": {"200": ok("Always, while the process runs.")},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "summary": "Flight Control answers (with the server's credentials unless in pass-through)",
+                "security": [],
+                "responses": {
+                    "200": ok("Ready to serve."),
+                    "503": {
+                        "description": "Not ready; the reason says why.",
+                        "content": {"application/json": {"schema": not_ready}},
+                    },
+                },
+            }
+        },
+    }
+
+
+def openapi_document(operations: tuple[Operation, ...] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the REST API, generated from the operations' own models."""
+    components: dict[str, Any] = {
+        "Error": {
+            "type": "object",
+            "properties": {"error": {"type": "string", "description": "What happened, then what to do."}},
+            "required": ["error"],
+        },
+        "Answer": {
+            "type": "object",
+            "description": "The operation's answer; identical to the MCP tool's structured result.",
+        },
+    }
+    paths: dict[str, Any] = {}
+    for endpoint in endpoints(operations):
+        paths[endpoint.path] = {"get": _operation_object(endpoint, components)}
+    paths.update(_health_paths())
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "flightctl-mcp REST API",
+            "version": API_VERSION,
+            "description": (
+                "Read-only queries over a Flight Control fleet, the same as the MCP tools. Send "
+                "`Authorization: Bearer <token>`: your own Flight Control token in pass-through mode, "
+                "or the operator's shared secret."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(components.items())),
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearerAuth": []}],
+    }
+
+
+def render_openapi_json(operations: tuple[Operation, ...] | None = None) -> str:
+    """docs/openapi.json exactly as it is served."""
+    return json.dumps(openapi_document(operations), indent=2, sort_keys=False) + "\n"
+
+
+def render_rest_doc(operations: tuple[Operation, ...] | None = None) -> str:
+    """The endpoint table of docs/rest-api.md, generated so it cannot drift from the code."""
+    lines = [
+        "# REST API",
+        "",
+        "<!-- Generated by `python rest_api.py` from operations.OPERATIONS; do not edit by hand. -->",
+        "",
+        "On the sse and streamable-http transports the server also answers plain HTTP GET requests with",
+        "the same queries as its MCP tools, for reports and scripts that do not speak MCP. The answer to",
+        "a GET is identical to the tool's structured result for the same arguments.",
+        "",
+        "- **Auth**: the same as the MCP endpoint. In pass-through mode send your own Flight Control",
+        "  token (`Authorization: Bearer <token>`), and Flight Control's RBAC and organizations decide",
+        "  what you see; with a shared secret send the secret. No or a refused token: 401 with",
+        "  `WWW-Authenticate`.",
+        "- **Parameters**: the tool's arguments, as query parameters; list arguments (such as `fields`)",
+        "  are repeated (`?fields=metadata.name&fields=status.summary.status`). An operation that",
+        "  needs one object's `name` takes it in the path. Unknown parameters are refused.",
+        '- **Errors**: `{"error": "<what happened, then what to do>"}` with 400 (bad parameters or',
+        "  selector), 401, 403, 404, 413, 429 (with `Retry-After`), 502 (Flight Control failed or is",
+        "  unreachable) or 503 (a token could not be verified right now).",
+        f"- **OpenAPI**: `GET {OPENAPI_PATH}` (no auth), also in `docs/openapi.json`.",
+        "- **Health**: `GET /healthz` (the process is up) and `GET /readyz` (Flight Control answers),",
+        "  both without auth.",
+        "",
+        "## Endpoints",
+        "",
+        "| Path | MCP tool | Query parameters |",
+        "|---|---|---|",
+    ]
+    for endpoint in endpoints(operations):
+        query = ", ".join(f"`{p}`" for p in endpoint.query_params) or "none"
+        lines.append(f"| `GET {endpoint.path}` | `{endpoint.operation.name}` | {query} |")
+    lines += [
+        "",
+        "## Example",
+        "",
+        "```sh",
+        "# TOKEN: your Flight Control access token (pass-through) or the shared secret",
+        'curl -H "Authorization: Bearer $TOKEN" \\',
+        "  'http://127.0.0.1:8000/rest/v1/devices?label_selector=site%3Dstore-12&limit=5'",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_docs(directory: Path = DOCS_DIR) -> None:
+    """Regenerate docs/openapi.json and docs/rest-api.md."""
+    (directory / "openapi.json").write_text(render_openapi_json())
+    (directory / "rest-api.md").write_text(render_rest_doc())
+
+
+if __name__ == "__main__":
+    write_docs()
+    sys.stderr.write(f"wrote {DOCS_DIR / 'openapi.json'} and {DOCS_DIR / 'rest-api.md'}\n")

@@ -1,0 +1,1 @@
+"""A Flight Control v1beta1 stand-in for tests, benchmarks and the demo (``python -m simulator``)."""

@@ -1,0 +1,280 @@
+"""Issue 5 on a generated fleet of 5,000 devices: budget, cursors, counts, links, fields and full."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import trustme
+from fastmcp import Client
+
+from resource_queries import KINDS, KINDS_BY_NAME
+from simulator.harness import SimulatorServer
+from tests.query_support import call, client_for, error_of, https_simulator, names, page_all, services_for
+
+pytestmark = pytest.mark.slow
+FLEET_SIZE = 5000
+BUDGET_TOKENS = 10_000  # the default; every answer must fit in budget * 4 bytes
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimulatorServer, trustme.CA]]:
+    with https_simulator(tmp_path_factory.mktemp("fleet"), devices=FLEET_SIZE) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(sim: tuple[SimulatorServer, trustme.CA]) -> Any:
+    async with client_for(services_for(*sim, response_token_budget=BUDGET_TOKENS)) as connected:
+        yield connected
+
+
+@pytest.fixture(scope="module")
+def all_devices(sim: tuple[SimulatorServer, trustme.CA]) -> list[dict[str, Any]]:
+    """Every device, paged through query_devices' cursors once for the module."""
+    import asyncio
+
+    async def collect() -> list[dict[str, Any]]:
+        async with client_for(services_for(*sim, response_token_budget=BUDGET_TOKENS)) as connected:
+            items, _ = await page_all(connected, "query_devices", {"limit": 1000})
+        return items
+
+    return asyncio.run(collect())
+
+
+async def _raw_size(client: Client[Any], tool: str, arguments: dict[str, Any]) -> int:
+    result = await client.call_tool(tool, arguments)
+    return len(result.content[0].text.encode())  # type: ignore[union-attr]
+
+
+def test_cursor_paging_visits_every_device_exactly_once(
+    sim: tuple[SimulatorServer, trustme.CA], all_devices: list[dict[str, Any]]
+) -> None:
+    seen = names(all_devices)
+    assert len(seen) == FLEET_SIZE
+    assert len(set(seen)) == FLEET_SIZE
+    assert sorted(seen) == sorted(sim[0].state.device_names())
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        *((k.tool, {"limit": 1000}) for k in KINDS),
+        ("query_devices", {"limit": 1000, "full": True}),
+        ("query_devices", {"limit": 1000, "fields": ["status", "spec"]}),
+        ("count_devices", {}),
+        ("list_device_labels", {}),
+    ],
+    ids=lambda v: v if isinstance(v, str) else ",".join(f"{k}={v[k]}" for k in sorted(v)),
+)
+async def test_every_answer_fits_the_budget_and_says_how_to_continue(
+    client: Client[Any], tool: str, arguments: dict[str, Any]
+) -> None:
+    size = await _raw_size(client, tool, arguments)
+    assert size <= BUDGET_TOKENS * 4, f"{tool} answered {size} bytes"
+    answer = await call(client, tool, arguments)
+    if "items" in answer and answer["total"] > answer["returned"]:
+        assert answer["next"]["arguments"]["cursor"]
+        assert str(answer["total"]) in answer["note"]
+        assert answer["more"] == answer["total"] - answer["returned"]
+
+
+async def test_full_objects_page_completely_within_the_budget(client: Client[Any]) -> None:
+    fleet = (await call(client, "query_fleets", {"limit": 1}))["items"][0]["metadata"]["name"]
+    selector = f"metadata.owner=Fleet/{fleet}"
+    expected = (await call(client, "count_devices", {"field_selector": selector}))["total"]
+    args: dict[str, Any] | None = {"field_selector": selector, "full": True, "limit": 1000}
+    seen: list[str] = []
+    while args is not None:
+        assert await _raw_size(client, "query_devices", args) <= BUDGET_TOKENS * 4
+        answer = await call(client, "query_devices", args)
+        seen += names(answer["items"])
+        args = answer["next"]["arguments"] if "next" in answer else None
+    assert len(seen) == len(set(seen)) == expected > 0
+
+
+async def test_counts_equal_what_listing_everything_gives(
+    client: Client[Any], all_devices: list[dict[str, Any]]
+) -> None:
+    counts = await call(client, "count_devices")
+    assert counts["total"] == len(all_devices)
+    assert counts["summaryStatus"] == dict(Counter(d["status"]["summary"]["status"] for d in all_devices))
+    assert counts["updateStatus"] == dict(Counter(d["status"]["updated"]["status"] for d in all_devices))
+    assert counts["applicationStatus"] == dict(
+        Counter(d["status"]["applicationsSummary"]["status"] for d in all_devices)
+    )
+
+
+async def test_counts_over_a_selector_equal_the_listing_with_that_selector(client: Client[Any]) -> None:
+    selector = "status.summary.status in (Error,Degraded)"
+    listed, _ = await page_all(client, "query_devices", {"field_selector": selector, "limit": 1000})
+    counts = await call(client, "count_devices", {"field_selector": selector})
+    assert counts["total"] == len(listed) > 0
+    assert counts["links"]["devices"]["arguments"] == {"field_selector": selector}
+
+
+async def test_fleet_by_name_has_devices_summary_and_rollout_that_match_counts(client: Client[Any]) -> None:
+    fleets, _ = await page_all(client, "query_fleets", {"limit": 1000})
+    fleet = next(f for f in fleets if f.get("status", {}).get("rollout"))
+    answer = await call(client, "query_fleets", {"name": fleet["metadata"]["name"]})
+    item = answer["item"]
+    counted = await call(
+        client, item["links"]["device_counts"]["tool"], item["links"]["device_counts"]["arguments"]
+    )
+    assert item["status"]["devicesSummary"]["total"] == counted["total"]
+    assert item["status"]["devicesSummary"]["summaryStatus"] == counted["summaryStatus"]
+    assert "currentBatch" in item["status"]["rollout"]
+
+
+async def _resolve(client: Client[Any], link: dict[str, Any]) -> dict[str, Any]:
+    return await call(client, link["tool"], link["arguments"])
+
+
+async def test_device_links_resolve_through_the_tools_they_name(
+    client: Client[Any], all_devices: list[dict[str, Any]]
+) -> None:
+    owned = next(d for d in all_devices if d["metadata"].get("owner", "").startswith("Fleet/"))
+    name = owned["metadata"]["name"]
+    device = (await call(client, "query_devices", {"name": name}))["item"]
+    links = device["links"]
+    assert set(links) == {"fleet", "events", "enrollment_request", "rendered_config"}
+    assert device["lastSeen"]
+    fleet = await _resolve(client, links["fleet"])
+    assert f"Fleet/{fleet['item']['metadata']['name']}" == owned["metadata"]["owner"]
+    events = await _resolve(client, links["events"])
+    assert all(e["involvedObject"] == {"kind": "Device", "name": name} for e in events["items"])
+    enrollment = await _resolve(client, links["enrollment_request"])
+    assert enrollment["item"]["metadata"]["name"] == name
+    rendered = await _resolve(client, links["rendered_config"])
+    assert rendered["name"] == name
+    assert rendered["renderedVersion"]
+    assert rendered["rendered"]["spec"]
+
+
+async def test_fleet_devices_link_lists_exactly_the_fleets_devices(
+    client: Client[Any], all_devices: list[dict[str, Any]]
+) -> None:
+    fleet = (await call(client, "query_fleets", {"limit": 1}))["items"][0]
+    link = fleet["links"]["devices"]
+    listed, _ = await page_all(client, link["tool"], {**link["arguments"], "limit": 1000})
+    owner = f"Fleet/{fleet['metadata']['name']}"
+    assert sorted(names(listed)) == sorted(
+        d["metadata"]["name"] for d in all_devices if d["metadata"].get("owner") == owner
+    )
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k.name != "devices"], ids=lambda k: k.name)
+async def test_every_link_in_a_list_of_each_kind_resolves(client: Client[Any], kind: Any) -> None:
+    items = (await call(client, kind.tool, {"limit": 5}))["items"]
+    assert items
+    for item in items:
+        for link in item.get("links", {}).values():
+            resolved = await _resolve(client, link)
+            assert resolved["kind"], link
+
+
+async def test_events_link_back_to_their_object(client: Client[Any]) -> None:
+    events = (await call(client, "query_events", {"limit": 20}))["items"]
+    for event in events:
+        target = await _resolve(client, event["links"]["involved_object"])
+        assert target["item"]["metadata"]["name"] == event["involvedObject"]["name"]
+        assert target["kind"] == event["involvedObject"]["kind"]
+
+
+async def test_resource_sync_links_to_its_repository(client: Client[Any]) -> None:
+    syncs = (await call(client, "query_resource_syncs", {"limit": 1000}))["items"]
+    assert syncs
+    for sync in syncs:
+        repository = await _resolve(client, sync["links"]["repository"])
+        assert repository["item"]["metadata"]["name"] == sync["spec"]["repository"]
+
+
+async def test_fields_return_exactly_the_paths_asked_for(client: Client[Any]) -> None:
+    answer = await call(
+        client, "query_devices", {"limit": 3, "fields": ["status.systemInfo.architecture", "spec.os"]}
+    )
+    for item in answer["items"]:
+        assert set(item) == {"metadata", "status", "spec", "links"}
+        assert set(item["metadata"]) == {"name"}
+        assert set(item["status"]) == {"systemInfo"}
+        assert set(item["status"]["systemInfo"]) == {"architecture"}
+        assert set(item["spec"]) == {"os"}
+
+
+async def test_full_returns_the_whole_object_as_the_api_has_it(
+    sim: tuple[SimulatorServer, trustme.CA], client: Client[Any]
+) -> None:
+    answer = await call(client, "query_devices", {"limit": 1, "full": True})
+    item = answer["items"][0]
+    services = services_for(*sim)
+    raw = await services.api.get(KINDS_BY_NAME["devices"], item["metadata"]["name"], services.tokens)
+    item.pop("links")
+    assert item == raw
+
+
+async def test_the_default_view_is_much_smaller_than_full(client: Client[Any]) -> None:
+    compact = await _raw_size(client, "query_devices", {"limit": 20})
+    full = await _raw_size(client, "query_devices", {"limit": 20, "full": True})
+    assert compact * 2 < full
+
+
+async def test_a_cursor_reused_with_another_query_is_refused(client: Client[Any]) -> None:
+    first = await call(
+        client, "query_devices", {"limit": 5, "field_selector": "status.summary.status=Online"}
+    )
+    cursor = first["next"]["arguments"]["cursor"]
+    message = await error_of(client, "query_devices", {"limit": 5, "cursor": cursor})
+    assert "different query" in message
+    assert "next.arguments" in message
+    garbled = await error_of(client, "query_devices", {"cursor": "not-a-cursor"})
+    assert "without a cursor" in garbled
+
+
+async def test_changing_limit_or_view_between_pages_keeps_the_walk_exact(client: Client[Any]) -> None:
+    selector = {"field_selector": "status.updated.status=OutOfDate"}
+    expected, _ = await page_all(client, "query_devices", {**selector, "limit": 1000})
+    seen: list[str] = []
+    args: dict[str, Any] = {**selector, "limit": 7}
+    for step in range(1000):
+        answer = await call(client, "query_devices", args)
+        seen += names(answer["items"])
+        if "next" not in answer:
+            break
+        args = {**answer["next"]["arguments"], "limit": 7 + step % 50, "full": step % 3 == 0}
+    assert seen == names(expected)
+
+
+async def test_labels_are_discovered_and_each_pair_selects_devices(client: Client[Any]) -> None:
+    answer = await call(client, "list_device_labels")
+    assert answer["keys"] == len(answer["labels"]) > 0
+    key = next(iter(answer["labels"]))
+    one = await call(client, "list_device_labels", {"key": key})
+    assert set(one["labels"]) == {key}
+    value = one["labels"][key][0]
+    counted = await call(client, "count_devices", {"label_selector": f"{key}={value}"})
+    assert counted["total"] > 0
+
+
+async def test_single_device_resource_matches_the_tool(
+    client: Client[Any], all_devices: list[dict[str, Any]]
+) -> None:
+    name = all_devices[0]["metadata"]["name"]
+    contents = await client.read_resource(f"flightctl://devices/{name}")
+    from_resource = json.loads(contents[0].text)  # type: ignore[union-attr]
+    from_tool = await call(client, "query_devices", {"name": name})
+    from_resource["item"].pop("lastSeen")
+    from_tool["item"].pop("lastSeen")
+    assert from_resource == from_tool
+
+
+async def test_prompts_name_only_tools_that_exist(client: Client[Any]) -> None:
+    tools = {t.name for t in await client.list_tools()}
+    prompt = await client.get_prompt("fleet_health_report", {"fleet": "pos-eu-west-1"})
+    text = prompt.messages[0].content.text  # type: ignore[union-attr]
+    called = set(re.findall(r"\b([a-z_]+)\(", text))
+    assert called
+    assert called <= tools

@@ -1,0 +1,190 @@
+"""cli.py: flags mirror the environment, mistakes exit 2 with one clear line, `check` tells what is wrong."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import cli
+from config import OPTIONS, render_configuration_doc
+from simulator.harness import SimulatorServer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The CLI reads the real process environment: give it an empty home and none of our variables."""
+    for option in OPTIONS:
+        monkeypatch.delenv(option.env, raising=False)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_help_lists_every_flag_with_its_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per flag, so "env X" is never wrapped
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    for option in OPTIONS:
+        assert option.flag in text, option.flag
+        assert f"env {option.env}" in text, option.env
+    for command in ("serve", "check", "demo"):
+        assert command in text
+
+
+def test_flags_reach_the_settings_keyed_by_variable() -> None:
+    args = cli.build_parser().parse_args(
+        ["serve", "--transport", "sse", "--port", "9100", "--enable-commands", "--no-insecure-skip-verify"]
+    )
+    assert cli.flags_from_args(args) == {
+        "MCP_TRANSPORT": "sse",
+        "MCP_PORT": "9100",
+        "MCP_ENABLE_COMMANDS": "true",
+        "INSECURE_SKIP_VERIFY": "false",
+    }
+    assert args.command == "serve"
+    assert cli.build_parser().parse_args([]).command == "serve"
+
+
+@pytest.mark.parametrize(
+    ("argv", "environment", "expected"),
+    [
+        (["--transport", "carrier-pigeon"], {}, "MCP_TRANSPORT from flag --transport: 'carrier-pigeon'"),
+        ([], {"MCP_PORT": "99999"}, "MCP_PORT from environment variable MCP_PORT: '99999'"),
+        (["--transport", "streamable-http", "--host", "0.0.0.0"], {}, "MCP_SHARED_SECRET"),
+        (["check", "--org-id", "acme"], {}, "ORG_ID from flag --org-id: 'acme'"),
+    ],
+    ids=["bad-transport-flag", "bad-port-env", "exposed-without-auth", "check-bad-org"],
+)
+def test_configuration_errors_exit_2_with_one_message(
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    environment: dict[str, str],
+    expected: str,
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(argv) == 2
+    out, err = capfd.readouterr()
+    combined = out + err
+    assert expected in combined
+    assert "Traceback" not in combined
+    if argv[:1] != ["check"]:
+        assert out == ""  # serve never writes to stdout, not even its errors
+        assert err.startswith("flightctl-mcp: configuration error: ")
+        assert err.count("\n") == 1
+
+
+def test_config_doc_prints_the_reference(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["config-doc"]) == 0
+    assert capsys.readouterr().out == render_configuration_doc()
+
+
+def test_check_without_api_url_says_what_to_set(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL api" in out
+    assert "API_BASE_URL" in out
+    assert "flightctl login" in out
+
+
+def test_main_py_help_runs_as_a_program() -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ["HOME"]}
+    result = subprocess.run(
+        [sys.executable, "main.py", "--help"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--api-base-url" in result.stdout
+    assert "--enable-commands" in result.stdout
+
+
+# --------------------------------------------------------------------------------------------------
+# Against the simulator
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimulatorServer]:
+    with SimulatorServer(devices=3, lab_devices=1) as server:
+        yield server
+
+
+def test_check_reports_a_working_setup(
+    sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tokens = sim.issue_tokens(user="viewer")
+    monkeypatch.setenv("API_BASE_URL", sim.base_url)
+    monkeypatch.setenv("OIDC_TOKEN_URL", sim.oidc_token_url)
+    monkeypatch.setenv("REFRESH_TOKEN", tokens.refresh_token)
+    assert cli.main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "ok   auth           token obtained (user: viewer)" in out
+    assert "ok   api            reachable, Flight Control version" in out
+    assert "3 device(s) visible" in out
+    assert "result: all good" in out
+    assert tokens.refresh_token not in out
+
+
+def test_check_reports_a_revoked_session(
+    sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tokens = sim.issue_tokens(user="viewer")
+    sim.revoke(tokens.refresh_token)
+    monkeypatch.setenv("API_BASE_URL", sim.base_url)
+    assert (
+        cli.main(["check", "--oidc-token-url", sim.oidc_token_url, "--refresh-token", tokens.refresh_token])
+        == 1
+    )
+    out = capsys.readouterr().out
+    assert "FAIL auth" in out
+    assert "flightctl login" in out
+
+
+def test_check_reports_missing_permissions(
+    sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("API_BASE_URL", sim.base_url)
+    monkeypatch.setenv("ACCESS_TOKEN", sim.issue_access_token("nobody"))
+    assert cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "ok   auth" in out
+    assert "FAIL api" in out
+
+
+async def test_demo_serves_a_simulated_fleet_over_stdio(tmp_path: Path) -> None:
+    from fastmcp import Client
+    from fastmcp.client.transports import StdioTransport
+
+    transport = StdioTransport(
+        command=sys.executable,
+        args=[str(REPO_ROOT / "main.py"), "demo", "--transport", "stdio"],
+        env={"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "")},
+        cwd=str(REPO_ROOT),
+    )
+    async with Client(transport, timeout=60) as client:
+        tools = {tool.name for tool in await client.list_tools()}
+        assert "query_devices" in tools
+        result = await client.call_tool("query_devices", {"limit": 3})
+    assert not result.is_error
+    text = result.content[0].text if result.content else ""
+    assert "device" in text.lower()
+    log_file = tmp_path / ".local/share/flightctl-mcp/flightctl-mcp.log"
+    assert "Starting flightctl-mcp: transport=stdio" in log_file.read_text()

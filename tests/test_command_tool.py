@@ -1,0 +1,272 @@
+"""run_command_on_device through a real MCP client, against the simulator's console over TLS.
+
+What a user would notice: the tool only exists when enabled; a command string is split with shell
+quoting; exit codes, stderr, the timeout and the output cap show in the answer; policy refusals say what
+is allowed and send nothing; every attempt leaves exactly one audit line without the output in it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastmcp import Client, FastMCP
+from fastmcp.client.elicitation import ElicitResult
+from test_simulator_console import ConsoleSimulator, serve_console_simulator
+
+from auth import StaticTokenSource
+from command_tool import AUDIT_LOGGER, TOOL_NAME, register_command_tool
+from config import CommandSettings, Secret, Settings, TLSSettings
+from main import build_server
+from resource_queries import FlightControlAPI
+from services import Services
+from simulator.state import DEFAULT_ORG
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSimulator]:
+    with serve_console_simulator(tmp_path_factory) as simulator:
+        yield simulator
+
+
+def _services(
+    sim: ConsoleSimulator, *, user: str = "admin", enabled: bool = True, **commands: Any
+) -> Services:
+    settings = Settings(
+        api_base_url=sim.base_url,
+        organization=DEFAULT_ORG,
+        tls=TLSSettings(ca_file=Path(sim.ca_file), source="test CA"),
+        commands=CommandSettings(enabled=enabled, **commands),
+    )
+    tokens = StaticTokenSource(Secret(sim.token(user)))
+    return Services(settings=settings, api=FlightControlAPI(settings), tokens=tokens)
+
+
+def _client(services: Services, **kwargs: Any) -> Client[Any]:
+    return Client(build_server(services.settings, services), **kwargs)
+
+
+async def _call(client: Client[Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    result = await client.call_tool(TOOL_NAME, arguments)
+    assert result.structured_content is None  # the answer is sent once, as compact JSON text
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert ", " not in text[:40]
+    answer: dict[str, Any] = json.loads(text)
+    return answer
+
+
+async def _error(client: Client[Any], arguments: dict[str, Any]) -> str:
+    result = await client.call_tool(TOOL_NAME, arguments, raise_on_error=False)
+    assert result.is_error
+    return str(result.content[0].text)  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def audit(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+    return caplog
+
+
+def _audit_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [record.audit for record in caplog.records if record.name == AUDIT_LOGGER]  # type: ignore[attr-defined]
+
+
+# --- exists only when enabled --------------------------------------------------------------------------
+
+
+async def test_the_tool_is_absent_unless_enabled(sim: ConsoleSimulator) -> None:
+    services = _services(sim, enabled=False)
+    async with _client(services) as client:
+        assert TOOL_NAME not in {tool.name for tool in await client.list_tools()}
+        message = await _error(client, {"device_name": sim.online, "command": ["true"]})
+    assert "Unknown tool" in message
+    assert register_command_tool(FastMCP("x"), services) is False
+    assert sim.sessions(sim.online) == sum(r.device == sim.online for r in sim.log.records)
+
+
+async def test_when_enabled_it_is_marked_destructive_and_states_its_limits(sim: ConsoleSimulator) -> None:
+    async with _client(_services(sim, max_timeout=120, output_limit_bytes=8192)) as client:
+        tool = next(t for t in await client.list_tools() if t.name == TOOL_NAME)
+    hints = tool.annotations
+    assert hints is not None
+    assert (hints.destructive_hint, hints.read_only_hint, hints.idempotent_hint, hints.open_world_hint) == (
+        True,
+        False,
+        False,
+        True,
+    )
+    assert hints.title
+    assert "8192 bytes" in (tool.description or "")
+    assert "at most 120 s" in (tool.description or "")
+
+
+# --- running ---------------------------------------------------------------------------------------------
+
+
+async def test_a_command_string_is_split_with_shell_quoting(
+    sim: ConsoleSimulator, audit: pytest.LogCaptureFixture
+) -> None:
+    number = sim.sessions(sim.online)
+    async with _client(_services(sim)) as client:
+        answer = await _call(client, {"device_name": sim.online, "command": """echo "a  b" 'c'"d" e\\ f"""})
+    argv = ["echo", "a  b", "cd", "e f"]
+    assert sim.wait_for_session(sim.online, number).argv == argv
+    assert answer["command"] == argv
+    assert (answer["exit_code"], answer["stdout"], answer["stderr"]) == (0, "a  b cd e f\n", "")
+    assert (answer["timed_out"], answer["stdout_truncated"]) == (False, False)
+    [line] = _audit_lines(audit)
+    assert line["outcome"] == "completed"
+    assert (line["who"], line["device"], line["argv"], line["exit_code"]) == ("admin", sim.online, argv, 0)
+    assert line["bytes_out"] == len("a  b cd e f\n")
+    message = audit.records[-1].getMessage()
+    assert "a  b cd e f" not in message  # argv is logged, the output is not
+    assert sim.token() not in message
+
+
+async def test_a_failing_command_returns_its_exit_code_and_stderr(
+    sim: ConsoleSimulator, audit: pytest.LogCaptureFixture
+) -> None:
+    async with _client(_services(sim)) as client:
+        answer = await _call(client, {"device_name": sim.online, "command": ["ls", "/nonexistent"]})
+    assert (answer["exit_code"], answer["stdout"]) == (2, "")
+    assert answer["stderr"] == "ls: cannot access '/nonexistent': No such file or directory\n"
+    assert _audit_lines(audit)[-1]["exit_code"] == 2
+
+
+async def test_a_long_command_is_stopped_at_the_timeout_and_says_so(
+    sim: ConsoleSimulator, audit: pytest.LogCaptureFixture
+) -> None:
+    number = sim.sessions(sim.online)
+    async with _client(_services(sim)) as client:
+        answer = await _call(
+            client, {"device_name": sim.online, "command": "sleep 60", "timeout_seconds": 0.5}
+        )
+    assert (answer["timed_out"], answer["exit_code"]) == (True, None)
+    assert "0.5 s timeout" in answer["note"]
+    assert answer["duration_seconds"] < 5
+    assert sim.wait_for_session(sim.online, number).outcome == "client-closed"
+    assert _audit_lines(audit)[-1]["outcome"] == "timed-out"
+
+
+async def test_megabytes_are_cut_at_the_cap_with_a_marker(sim: ConsoleSimulator) -> None:
+    total = sum(len(f"{n}\n") for n in range(1, 300_001))
+    async with _client(_services(sim, output_limit_bytes=4096)) as client:
+        answer = await _call(client, {"device_name": sim.online, "command": ["seq", "300000"]})
+    assert answer["exit_code"] == 0
+    assert answer["stdout_truncated"]
+    kept, marker = answer["stdout"].split("\n[output cut here", 1)
+    assert kept == "".join(f"{n}\n" for n in range(1, 2000))[:4096]
+    assert f"the first 4096 of {total} bytes" in marker
+
+
+# --- refused by policy: nothing reaches the device --------------------------------------------------------
+
+ALLOWED = (("df", "-h"), ("journalctl", "-u", "flightctl-agent"))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        (
+            {"command": ["rm", "-rf", "/"]},
+            "Commands must start with one of: `df -h`, `journalctl -u flightctl-agent`",
+        ),
+        ({"command": ["df"]}, "`df` is not allowed"),
+        ({"command": ["journalctl", "-u", "sshd"]}, "`journalctl -u sshd` is not allowed"),
+        ({"command": "echo 'unbalanced"}, "could not be split"),
+        ({"command": []}, "The command is empty"),
+        ({"command": ["df", "-h"], "timeout_seconds": 31}, "at most 30"),
+        ({"command": ["df", "-h"], "device_name": "../etc/passwd"}, "is not a valid device name"),
+        ({"command": ["df", "-h"], "device_name": "Upper-Case"}, "is not a valid device name"),
+    ],
+)
+async def test_refusals_send_nothing_and_say_what_is_allowed(
+    sim: ConsoleSimulator, audit: pytest.LogCaptureFixture, arguments: dict[str, Any], words: str
+) -> None:
+    before = len(sim.log.records)
+    async with _client(_services(sim, allowed_prefixes=ALLOWED, max_timeout=30)) as client:
+        message = await _error(client, {"device_name": sim.online, **arguments})
+    assert words in message
+    assert len(sim.log.records) == before
+    [line] = _audit_lines(audit)
+    assert (line["outcome"], line["exit_code"], line["bytes_out"]) == ("refused", None, 0)
+    assert words in line["reason"]
+
+
+async def test_a_command_inside_the_allow_list_runs(sim: ConsoleSimulator) -> None:
+    async with _client(_services(sim, allowed_prefixes=ALLOWED)) as client:
+        command = ["journalctl", "-u", "flightctl-agent", "-n", "1"]
+        answer = await _call(client, {"device_name": sim.online, "command": command})
+    assert answer["exit_code"] == 0
+    assert "Console session started" in answer["stdout"]
+
+
+# --- what the device or Flight Control answered ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "user", "words"),
+    [
+        ("missing", "admin", "was not found (HTTP 404"),
+        ("decommissioned", "admin", "(HTTP 409: Device is decommissioned)"),
+        ("paused", "admin", "(HTTP 409: Device is paused due to conflicts)"),
+        ("offline", "admin", "probably offline"),
+        ("online", "viewer", "(HTTP 403: Forbidden)"),
+    ],
+)
+async def test_console_errors_reach_the_assistant_and_the_audit(
+    sim: ConsoleSimulator, audit: pytest.LogCaptureFixture, role: str, user: str, words: str
+) -> None:
+    device = "no-such-device" if role == "missing" else getattr(sim, role)
+    async with _client(_services(sim, user=user)) as client:
+        message = await _error(client, {"device_name": device, "command": ["true"]})
+    assert words in message
+    [line] = _audit_lines(audit)
+    assert (line["outcome"], line["who"], line["device"]) == ("failed", user, device)
+
+
+# --- confirmation by elicitation ----------------------------------------------------------------------
+
+
+def _answering(value: bool, seen: list[str]) -> Any:
+    async def handler(message: str, response_type: Any, params: Any, context: Any) -> ElicitResult[Any]:
+        seen.append(message)
+        return ElicitResult(action="accept", content={"value": value})
+
+    return handler
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_an_approved_command_runs_after_the_user_confirms(sim: ConsoleSimulator, mode: str) -> None:
+    seen: list[str] = []
+    services = _services(sim, confirm=True)
+    async with _client(services, elicitation_handler=_answering(True, seen), mode=mode) as client:
+        answer = await _call(client, {"device_name": sim.online, "command": ["echo", "ok"]})
+    assert answer["stdout"] == "ok\n"
+    [question] = seen
+    assert question.startswith(f"Run `echo ok` on device {sim.online!r} (stopped after 30 s)?")
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_declined_command_is_not_sent(
+    sim: ConsoleSimulator, audit: pytest.LogCaptureFixture, mode: str
+) -> None:
+    before = len(sim.log.records)
+    services = _services(sim, confirm=True)
+    async with _client(services, elicitation_handler=_answering(False, []), mode=mode) as client:
+        message = await _error(client, {"device_name": sim.online, "command": ["echo", "no"]})
+    assert "did not approve" in message
+    assert len(sim.log.records) == before
+    assert _audit_lines(audit)[-1]["outcome"] == "refused"
+
+
+async def test_confirmation_required_but_the_client_cannot_ask_is_refused(sim: ConsoleSimulator) -> None:
+    before = len(sim.log.records)
+    async with _client(_services(sim, confirm=True)) as client:
+        message = await _error(client, {"device_name": sim.online, "command": ["echo", "no"]})
+    assert "cannot show a confirmation" in message
+    assert len(sim.log.records) == before

@@ -1,0 +1,196 @@
+"""The read-only REST API over a real socket, against the simulator, in pass-through mode.
+
+What a user notices: the same answers as the MCP tools, Flight Control's permissions per caller, JSON
+errors with a fitting status, and an OpenAPI document that matches what is served and what is in docs/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastmcp import Client
+
+import rest_api
+from operations import OPERATIONS
+from tests.http_harness import ServedApp, Simulated, bearer, serve_in_thread, settings_from, simulated
+
+REGENERATE = "python rest_api.py"
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulated]:
+    with simulated(tmp_path_factory.mktemp("rest")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def served(sim: Simulated) -> Iterator[ServedApp]:
+    with serve_in_thread(settings_from(sim.environ())) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def rest(served: ServedApp) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        yield client
+
+
+async def tool_text(served: ServedApp, token: str, tool: str, arguments: dict[str, Any]) -> str:
+    async with Client(served.mcp_url, auth=token) as client:
+        result = await client.call_tool(tool, arguments, raise_on_error=False)
+    assert not result.is_error, result.content
+    text: str = result.content[0].text  # type: ignore[union-attr]
+    return text
+
+
+def _still(value: Any) -> Any:
+    """The answer without lastSeen: simulated devices keep reporting in between the two calls."""
+    if isinstance(value, dict):
+        return {k: _still(v) for k, v in value.items() if k != "lastSeen"}
+    if isinstance(value, list):
+        return [_still(v) for v in value]
+    return value
+
+
+def same_answer(rest_text: str, tool_text: str) -> bool:
+    return bool(_still(json.loads(rest_text)) == _still(json.loads(tool_text)))
+
+
+# (REST path, query, tool, arguments): the same question asked both ways.
+SAME_QUESTION: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
+    ("/rest/v1/devices", {"limit": 5}, "query_devices", {"limit": 5}),
+    (
+        "/rest/v1/devices",
+        {"limit": 3, "fields": ["metadata.name", "status.summary.status"]},
+        "query_devices",
+        {"limit": 3, "fields": ["metadata.name", "status.summary.status"]},
+    ),
+    ("/rest/v1/fleets", {"limit": 2, "full": "true"}, "query_fleets", {"limit": 2, "full": True}),
+    ("/rest/v1/events", {"limit": 4, "order": "asc"}, "query_events", {"limit": 4, "order": "asc"}),
+    ("/rest/v1/device-counts", {}, "count_devices", {}),
+    ("/rest/v1/device-labels", {"limit": 20}, "list_device_labels", {"limit": 20}),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "tool", "arguments"), SAME_QUESTION, ids=[q[0] for q in SAME_QUESTION]
+)
+async def test_rest_answer_is_the_tool_answer(
+    served: ServedApp, sim: Simulated, path: str, query: dict[str, Any], tool: str, arguments: dict[str, Any]
+) -> None:
+    token = sim.token("admin")
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as rest:
+        response = await rest.get(path, params=query, headers=bearer(token))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert same_answer(response.text, await tool_text(served, token, tool, arguments))
+
+
+async def test_one_object_by_name_in_the_path(served: ServedApp, sim: Simulated) -> None:
+    token = sim.token("admin")
+    async with httpx.AsyncClient(base_url=served.url, timeout=30, headers=bearer(token)) as rest:
+        name = _first_name((await rest.get("/rest/v1/devices", params={"limit": 1})).json())
+        one = await rest.get(f"/rest/v1/devices/{name}")
+        rendered = await rest.get(f"/rest/v1/devices/{name}/rendered-config")
+    assert one.status_code == 200, one.text
+    assert same_answer(one.text, await tool_text(served, token, "query_devices", {"name": name}))
+    assert rendered.status_code == 200, rendered.text
+    assert same_answer(
+        rendered.text, await tool_text(served, token, "get_device_rendered_config", {"name": name})
+    )
+
+
+def _first_name(answer: dict[str, Any]) -> str:
+    """The first object name in a list answer, wherever the compact view puts it."""
+    item = answer["items"][0]
+    name = item.get("name") or item.get("metadata", {}).get("name")
+    assert isinstance(name, str), item
+    return name
+
+
+def test_each_caller_sees_what_flight_control_lets_them(rest: httpx.Client, sim: Simulated) -> None:
+    seen: dict[str, set[str]] = {}
+    for user in ("admin", "lab"):
+        token = sim.token(user)
+        query = {"limit": 1000, "fields": ["metadata.name"]}
+        response = rest.get("/rest/v1/devices", params=query, headers=bearer(token))
+        assert response.status_code == 200, response.text
+        seen[user] = {_name(item) for item in response.json()["items"]}
+        assert seen[user] == sim.device_names(token), (
+            f"{user} sees exactly what Flight Control lists for them"
+        )
+    assert not seen["admin"] & seen["lab"], (
+        "the lab organization's devices are not the default organization's"
+    )
+
+
+def _name(item: dict[str, Any]) -> str:
+    return str(item.get("name") or item.get("metadata", {}).get("name"))
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "user", "status", "says"),
+    [
+        ("/rest/v1/events", {"limit": 1}, "viewer", 403, ""),
+        ("/rest/v1/devices", {"limit": 0}, "admin", 400, "limit"),
+        ("/rest/v1/devices", {"limit": "many"}, "admin", 400, "limit"),
+        ("/rest/v1/devices", {"colour": "blue"}, "admin", 400, "colour"),
+        ("/rest/v1/devices", {"field_selector": "no.such.field=1"}, "admin", 400, "no.such.field"),
+        ("/rest/v1/devices/no-such-device-anywhere", {}, "admin", 404, "no-such-device-anywhere"),
+    ],
+    ids=[
+        "rbac-forbidden",
+        "limit-too-small",
+        "limit-not-a-number",
+        "unknown-param",
+        "bad-selector",
+        "not-found",
+    ],
+)
+def test_errors_are_json_with_a_fitting_status(
+    rest: httpx.Client, sim: Simulated, path: str, query: dict[str, Any], user: str, status: int, says: str
+) -> None:
+    response = rest.get(path, params=query, headers=bearer(sim.token(user)))
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert isinstance(body["error"], str)
+    assert body["error"]
+    assert says in body["error"]
+
+
+def test_rest_needs_the_same_bearer_as_mcp(rest: httpx.Client) -> None:
+    missing = rest.get("/rest/v1/devices")
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    refused = rest.get("/rest/v1/devices", headers=bearer("not-a-flight-control-token"))
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+
+
+def test_served_openapi_matches_docs(rest: httpx.Client) -> None:
+    served = rest.get(rest_api.OPENAPI_PATH)  # no token: the document holds no secrets
+    assert served.status_code == 200
+    checked_in = (rest_api.DOCS_DIR / "openapi.json").read_text()
+    assert served.text == checked_in, f"docs/openapi.json is stale: run `{REGENERATE}`"
+    assert (rest_api.DOCS_DIR / "rest-api.md").read_text() == rest_api.render_rest_doc(), (
+        f"docs/rest-api.md is stale: run `{REGENERATE}`"
+    )
+
+
+def test_every_operation_has_a_route_and_paths_are_unique() -> None:
+    found = rest_api.endpoints()
+    assert {e.operation.name for e in found} == {op.name for op in OPERATIONS}
+    assert len({e.path for e in found}) == len(found)
+    assert len({e.operation_id for e in found}) == len(found)
+    document = rest_api.openapi_document()
+    assert document["openapi"].startswith("3.1")
+    for endpoint in found:
+        operation = document["paths"][endpoint.path]["get"]
+        assert {p["name"] for p in operation["parameters"]} == set(endpoint.path_params) | set(
+            endpoint.query_params
+        )

@@ -1,0 +1,340 @@
+"""Field and label selectors over real sockets: every operator, and every error text of the notes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from simulator.generator import DeviceRecord
+from simulator.harness import SimulatorServer
+from simulator.resources import rfc3339
+from simulator.selectors import Requirement, SelectorSyntaxError, parse_selector
+from simulator.state import DEFAULT_ORG
+
+DEVICE_SELECTORS = (
+    "metadata.alias metadata.creationTimestamp metadata.name metadata.nameOrAlias metadata.owner "
+    "status.applicationsSummary.status status.capabilities.osMode status.lifecycle.status "
+    "status.summary.status status.updated.status"
+)
+
+
+def list_names(
+    client: httpx.Client, sim: SimulatorServer, path: str = "/api/v1/devices", **params: Any
+) -> list[str]:
+    response = client.get(path, params=params, headers=sim.auth_headers())
+    assert response.status_code == 200, response.text
+    return [item["metadata"]["name"] for item in response.json()["items"]]
+
+
+def expected(sim: SimulatorServer, keep: Callable[[DeviceRecord], bool]) -> list[str]:
+    return [r.name for r in sim.state.org(DEFAULT_ORG).devices if keep(r)]
+
+
+def error(client: httpx.Client, sim: SimulatorServer, path: str = "/api/v1/devices", **params: Any) -> str:
+    response = client.get(path, params=params, headers=sim.auth_headers())
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == 400
+    assert body["kind"] == "Status"
+    assert body["reason"] == "Bad Request"
+    assert body["status"] == "Failure"
+    message: str = body["message"]
+    return message
+
+
+# ------------------------------------------------------------------------------------------ parser
+
+
+@pytest.mark.parametrize(
+    ("text", "requirements"),
+    [
+        ("a=b", [Requirement("a", "=", ("b",))]),
+        ("a==b", [Requirement("a", "==", ("b",))]),
+        ("a!=b", [Requirement("a", "!=", ("b",))]),
+        ("a in (x, y ,z)", [Requirement("a", "in", ("x", "y", "z"))]),
+        ("a notin (x)", [Requirement("a", "notin", ("x",))]),
+        ("a", [Requirement("a", "exists", ())]),
+        ("!a", [Requirement("a", "!", ())]),
+        ("a contains b", [Requirement("a", "contains", ("b",))]),
+        ("a notcontains b", [Requirement("a", "notcontains", ("b",))]),
+        ("a>1,a>=2,a<3,a<=4", [
+            Requirement("a", "gt", ("1",)),
+            Requirement("a", "gte", ("2",)),
+            Requirement("a", "lt", ("3",)),
+            Requirement("a", "lte", ("4",)),
+        ]),
+        ("t >= 2024-01-01T00:00:00Z", [Requirement("t", "gte", ("2024-01-01T00:00:00Z",))]),
+        ("metadata.owner=Fleet/pos:a=b!c", [Requirement("metadata.owner", "=", ("Fleet/pos:a=b!c",))]),
+        (r"a=x\,y", [Requirement("a", "=", ("x,y",))]),
+        ("a=", [Requirement("a", "=", ("",))]),
+        ("", []),
+    ],
+)
+def test_parser_accepts_the_grammar(text: str, requirements: list[Requirement]) -> None:
+    assert parse_selector(text) == requirements
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("=foo", "found '=', expected: !, identifier, or 'end of string'"),
+        ("a=b,", "found '', expected: identifier after ','"),
+        ("a b", "found 'b', expected: in, notin, =, ==, !=, gt, gte, lt, lte, contains, notcontains"),
+        ("a in x", "found 'x', expected: '('"),
+        ("a=b c", "found 'c', expected: ',' or 'end of string'"),
+    ],
+)
+def test_parser_errors(text: str, message: str) -> None:
+    with pytest.raises(SelectorSyntaxError) as caught:
+        parse_selector(text)
+    assert str(caught.value) == message
+
+
+# ------------------------------------------------------------------------ field selector operators
+
+
+def test_field_equals_and_double_equals(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    want = expected(simulator, lambda r: r.summary == "Online")
+    assert want
+    for op in ("=", "=="):
+        got = list_names(simulator_client, simulator, fieldSelector=f"status.summary.status{op}Online")
+        assert got == want
+
+
+def test_field_not_equals_matches_null(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    got = list_names(simulator_client, simulator, fieldSelector="status.capabilities.osMode!=image")
+    want = expected(simulator, lambda r: r.os_mode != "image")
+    assert got == want
+    assert any(simulator.state.device_record(DEFAULT_ORG, n).os_mode is None for n in got)  # type: ignore[union-attr]
+
+
+def test_field_in_and_notin(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    got = list_names(simulator_client, simulator, fieldSelector="status.summary.status in (Online,Degraded)")
+    assert got == expected(simulator, lambda r: r.summary in ("Online", "Degraded"))
+    got = list_names(simulator_client, simulator, fieldSelector="metadata.owner notin (Fleet/pos-eu-west-1)")
+    assert got == expected(simulator, lambda r: r.owner != "Fleet/pos-eu-west-1")
+
+
+def test_field_exists_and_does_not_exist(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    owned = list_names(simulator_client, simulator, fieldSelector="metadata.owner")
+    unowned = list_names(simulator_client, simulator, fieldSelector="!metadata.owner")
+    assert owned == expected(simulator, lambda r: r.owner is not None)
+    assert unowned == expected(simulator, lambda r: r.owner is None)
+    assert owned and unowned
+
+
+def test_field_contains_and_notcontains(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    got = list_names(simulator_client, simulator, fieldSelector="metadata.alias contains pos")
+    assert got == expected(simulator, lambda r: r.alias is not None and "pos" in r.alias)
+    assert got
+    got = list_names(simulator_client, simulator, fieldSelector="metadata.alias notcontains pos")
+    assert got == expected(simulator, lambda r: r.alias is None or "pos" not in r.alias)
+
+
+def test_name_or_alias(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    record = next(r for r in simulator.state.org(DEFAULT_ORG).devices if r.alias)
+    assert list_names(simulator_client, simulator, fieldSelector=f"metadata.nameOrAlias={record.alias}") == [
+        r.name for r in simulator.state.org(DEFAULT_ORG).devices if record.alias in (r.alias, r.name)
+    ]
+    assert list_names(simulator_client, simulator, fieldSelector=f"metadata.nameOrAlias={record.name}") == [
+        record.name
+    ]
+
+
+def test_timestamp_comparisons(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    records = list(simulator.state.org(DEFAULT_ORG).devices)
+    pivot = sorted(r.created for r in records)[len(records) // 2]
+    when = rfc3339(pivot)
+    cases = {
+        ">": lambda r: r.created > pivot,
+        ">=": lambda r: r.created >= pivot,
+        "<": lambda r: r.created < pivot,
+        "<=": lambda r: r.created <= pivot,
+        "=": lambda r: r.created == pivot,
+        "!=": lambda r: r.created != pivot,
+    }
+    for op, keep in cases.items():
+        got = list_names(simulator_client, simulator, fieldSelector=f"metadata.creationTimestamp{op}{when}")
+        assert got == expected(simulator, keep), op
+    spaced = list_names(
+        simulator_client,
+        simulator,
+        fieldSelector="metadata.creationTimestamp >= 2024-01-01T00:00:00Z,metadata.creationTimestamp<2099-01-01T00:00:00Z",
+    )
+    assert spaced == [r.name for r in records]
+
+
+def test_bool_field(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    path = "/api/v1/enrollmentrequests"
+    approved = list_names(simulator_client, simulator, path, fieldSelector="status.approval.approved=true")
+    denied = list_names(simulator_client, simulator, path, fieldSelector="status.approval.approved==false")
+    pending = list_names(simulator_client, simulator, path, fieldSelector="!status.approval.approved")
+    everything = list_names(simulator_client, simulator, path)
+    assert approved and denied and pending
+    assert sorted(approved + denied + pending) == everything
+    not_true = list_names(simulator_client, simulator, path, fieldSelector="status.approval.approved!=1")
+    assert sorted(denied + pending) == not_true
+
+
+def test_other_kinds_fields(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    assert list_names(simulator_client, simulator, "/api/v1/repositories", fieldSelector="spec.type=oci") == [
+        "acme-registry",
+        "quay-io",
+    ]
+    assert list_names(
+        simulator_client, simulator, "/api/v1/resourcesyncs", fieldSelector="spec.repository=edge-config"
+    ) == ["edge-fleets"]
+    fleets = list_names(
+        simulator_client, simulator, "/api/v1/fleets", fieldSelector="metadata.owner=ResourceSync/edge-fleets"
+    )
+    assert fleets
+    events = simulator_client.get(
+        "/api/v1/events",
+        params={"fieldSelector": "involvedObject.kind=Fleet,type=Normal", "limit": 1000},
+        headers=simulator.auth_headers(),
+    ).json()["items"]
+    assert events
+    assert all(e["involvedObject"]["kind"] == "Fleet" and e["type"] == "Normal" for e in events)
+
+
+# ------------------------------------------------------------------------ label selector operators
+
+
+def test_label_operators(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    cases: dict[str, Callable[[DeviceRecord], bool]] = {
+        "region=eu-west-1": lambda r: r.labels.get("region") == "eu-west-1",
+        "region==eu-west-1": lambda r: r.labels.get("region") == "eu-west-1",
+        "region!=eu-west-1": lambda r: r.labels.get("region") != "eu-west-1",
+        "region in (eu-west-1,us-east-1)": lambda r: r.labels.get("region") in ("eu-west-1", "us-east-1"),
+        "region notin (eu-west-1)": lambda r: r.labels.get("region") != "eu-west-1",
+        "fleet": lambda r: "fleet" in r.labels,
+        "!fleet": lambda r: "fleet" not in r.labels,
+        "canary": lambda r: "canary" in r.labels,
+        "canary=": lambda r: r.labels.get("canary") == "",
+        "region in (eu-west-1,us-east-1),!decommissioned,tier!=db": lambda r: r.labels.get("region")
+        in ("eu-west-1", "us-east-1"),
+    }
+    for selector, keep in cases.items():
+        want = expected(simulator, keep)
+        assert want, selector
+        assert list_names(simulator_client, simulator, labelSelector=selector) == want, selector
+
+
+def test_label_and_field_selectors_combine(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    got = list_names(
+        simulator_client, simulator, labelSelector="env=prod", fieldSelector="status.summary.status=Online"
+    )
+    assert got == expected(simulator, lambda r: r.labels.get("env") == "prod" and r.summary == "Online")
+
+
+# --------------------------------------------------------------------------------- the error texts
+
+
+def test_unknown_field(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    assert error(simulator_client, simulator, fieldSelector="text") == (
+        'unknown or unsupported selector: unable to resolve selector name "text". '
+        f"Supported selectors are: [{DEVICE_SELECTORS}]"
+    )
+
+
+def test_lastseen_is_not_selectable(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    assert error(simulator_client, simulator, fieldSelector="lastSeen>2024-01-01T00:00:00Z").startswith(
+        'unknown or unsupported selector: unable to resolve selector name "lastSeen"'
+    )
+
+
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [
+        (
+            "metadata.name>10",
+            'failed to parse field selector: failed to resolve operation for selector "metadata.name": '
+            'operator "gt" is unsupported for type string',
+        ),
+        (
+            "metadata.name>abc",
+            'failed to parse field selector: invalid field selector syntax: values[0]: Invalid value: "abc": '
+            "for 'Gt', 'Lt', 'Gte', and 'Lte' operators, the value must be a number or a valid time in RFC3339 "
+            "format",
+        ),
+        (
+            "status.summary.status contains On",
+            'failed to parse field selector: failed to resolve operation for selector "status.summary.status": '
+            'the operator "contains" is not supported for partial string matching when the field is of type '
+            "JSONB with string casting",
+        ),
+        (
+            "metadata.labels contains region=x",
+            'failed to parse field selector: failed to parse selector "metadata.labels": field is marked as '
+            "private and cannot be selected",
+        ),
+    ],
+)
+def test_field_selector_errors(
+    simulator_client: httpx.Client, simulator: SimulatorServer, selector: str, message: str
+) -> None:
+    assert error(simulator_client, simulator, fieldSelector=selector) == message
+
+
+def test_bad_key_syntax(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    message = error(simulator_client, simulator, fieldSelector="metadata.name@=x")
+    assert message.startswith(
+        'failed to parse field selector: invalid field selector syntax: key: Invalid value: "metadata.name@": '
+        "name part must consist of alphanumeric characters"
+    )
+
+
+def test_bool_value_error(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    message = error(
+        simulator_client, simulator, "/api/v1/enrollmentrequests", fieldSelector="status.approval.approved=maybe"
+    )
+    assert message.startswith(
+        'failed to parse field selector: failed to parse value for selector "status.approval.approved": '
+        "failed to parse boolean value: "
+    )
+
+
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [
+        (
+            "=foo",
+            "failed to parse label selector: invalid label selector syntax: found '=', expected: !, "
+            "identifier, or 'end of string'",
+        ),
+        ("a=b,", "failed to parse label selector: invalid label selector syntax: found '', expected: identifier after ','"),
+        (
+            "region contains x",
+            'failed to parse label selector: failed to resolve operation for key "region": unsupported operator '
+            '"contains" for label selector',
+        ),
+        (
+            "region>1",
+            'failed to parse label selector: failed to resolve operation for key "region": unsupported operator '
+            '"gt" for label selector',
+        ),
+    ],
+)
+def test_label_selector_errors(
+    simulator_client: httpx.Client, simulator: SimulatorServer, selector: str, message: str
+) -> None:
+    assert error(simulator_client, simulator, labelSelector=selector) == message
+
+
+def test_quoted_label_selector_is_rejected(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    assert error(simulator_client, simulator, labelSelector="'region=x'").startswith(
+        "failed to parse label selector: "
+    )
+
+
+def test_label_value_must_be_a_label_value(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    message = error(simulator_client, simulator, labelSelector="region=a/b")
+    assert message.startswith('failed to parse label selector: invalid label selector syntax: values[0]: Invalid value: "a/b"')
+
+
+def test_events_take_no_label_selector_fields(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    message = error(simulator_client, simulator, "/api/v1/events", fieldSelector="status.summary.status=Online")
+    assert message.startswith('unknown or unsupported selector: unable to resolve selector name "status.summary.status"')

@@ -1,0 +1,95 @@
+"""Several replicas behind a load balancer: with MCP_STATELESS a client may hit any of them in turn.
+
+Two ``python main.py`` processes serve the same simulator; a round-robin transport sends the client's
+requests to A, then B, then A... The same client then fails against two stateful servers, which shows
+the alternation is real and that the setting is what makes it work.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+import pytest
+from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+
+from tests.http_harness import Simulated, main_process, serve_in_thread, settings_from, simulated
+
+
+class RoundRobin(httpx2.AsyncBaseTransport):
+    """A load balancer in miniature: each request goes to the next backend port."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self._next = itertools.cycle(ports)
+        self._inner = httpx2.AsyncHTTPTransport()
+        self.visits: list[int] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        port = next(self._next)
+        self.visits.append(port)
+        request.url = request.url.copy_with(port=port)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def balanced_client(urls: list[str], token: str, mode: str, balancer: RoundRobin) -> Client[Any]:
+    def factory(**kwargs: Any) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(transport=balancer, **kwargs)
+
+    transport = StreamableHttpTransport(urls[0], auth=token, httpx_client_factory=factory)
+    return Client(transport, mode=mode)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulated]:
+    with simulated(tmp_path_factory.mktemp("stateless")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def stateless_pair(sim: Simulated) -> Iterator[list[str]]:
+    environ = sim.environ(MCP_STATELESS="true")
+    with main_process(environ) as (_, url_a), main_process(environ) as (_, url_b):
+        yield [url_a + "/mcp", url_b + "/mcp"]
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+async def three_calls(client: Client[Any]) -> list[str]:
+    """count_devices three times over one client session; the answers' texts."""
+    async with client:
+        results = [await client.call_tool("count_devices", {}) for _ in range(3)]
+    return [r.content[0].text for r in results]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_stateless_replicas_serve_one_client_alternately(
+    stateless_pair: list[str], sim: Simulated, mode: str
+) -> None:
+    ports = [_port(u) for u in stateless_pair]
+    balancer = RoundRobin(ports)
+    answers = await three_calls(balanced_client(stateless_pair, sim.token("admin"), mode, balancer))
+    assert answers[0] == answers[1] == answers[2]
+    assert '"total":' in answers[0]
+    assert balancer.visits[:3] == [ports[0], ports[1], ports[0]], "requests went A, B, A"
+    assert set(balancer.visits) == set(ports)
+
+
+async def test_stateful_servers_cannot_share_a_client(sim: Simulated) -> None:
+    """The control: without MCP_STATELESS, B does not know the session A started."""
+    with (
+        serve_in_thread(settings_from(sim.environ())) as a,
+        serve_in_thread(settings_from(sim.environ())) as b,
+    ):
+        urls = [a.mcp_url, b.mcp_url]
+        balancer = RoundRobin([_port(u) for u in urls])
+        with pytest.raises(Exception, match=r"(?i)session"):
+            await three_calls(balanced_client(urls, sim.token("admin"), "legacy", balancer))
+        await balancer.aclose()

@@ -1,0 +1,138 @@
+"""What the assistant sees in tools/list: snapshot, annotation invariants, size budget, generated docs."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastmcp import Client
+
+from config import CommandSettings, Settings
+from main import INSTRUCTIONS, build_server
+from operations import OPERATIONS
+from resource_queries import KINDS
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAPSHOT = Path(__file__).parent / "snapshots" / "tool_list.json"
+UPDATE_ENV = "UPDATE_TOOL_SNAPSHOT"
+TOOLS_LIST_BUDGET_BYTES = 16_000  # about 4,000 tokens for the whole tools/list answer
+HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
+
+
+async def _tools(settings: Settings | None = None) -> list[dict[str, Any]]:
+    async with Client(build_server(settings or Settings())) as client:
+        tools = await client.list_tools()
+    return [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in tools]
+
+
+@pytest.fixture(scope="module")
+def tools() -> list[dict[str, Any]]:
+    return asyncio.run(_tools())
+
+
+def _snapshot_view(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keys = ("name", "title", "description", "inputSchema", "annotations")
+    return [{k: t[k] for k in keys if k in t} for t in tools]
+
+
+def test_tool_list_matches_the_checked_in_snapshot(tools: list[dict[str, Any]]) -> None:
+    current = json.dumps(_snapshot_view(tools), indent=2, sort_keys=True) + "\n"
+    if os.environ.get(UPDATE_ENV):
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(current)
+    recorded = SNAPSHOT.read_text() if SNAPSHOT.exists() else ""
+    assert current == recorded, (
+        f"tools/list changed from {SNAPSHOT.relative_to(ROOT)}. If the change is deliberate, re-run with "
+        f"{UPDATE_ENV}=1 and review the diff."
+    )
+
+
+def test_every_operation_is_a_tool_and_nothing_else_by_default(tools: list[dict[str, Any]]) -> None:
+    assert [t["name"] for t in tools] == [op.name for op in OPERATIONS]
+    assert {f"query_{k.name}" for k in KINDS} <= {t["name"] for t in tools}
+
+
+def test_every_tool_states_all_four_hints_and_a_title(tools: list[dict[str, Any]]) -> None:
+    for tool in tools:
+        hints = tool["annotations"]
+        assert all(isinstance(hints.get(h), bool) for h in HINTS), tool["name"]
+        assert tool["title"]
+        assert hints["title"] == tool["title"]
+        assert not (hints["readOnlyHint"] and hints["destructiveHint"]), (
+            f"{tool['name']} read-only and destructive"
+        )
+
+
+def test_query_tools_are_read_only_idempotent_and_open_world(tools: list[dict[str, Any]]) -> None:
+    for tool in tools:
+        hints = tool["annotations"]
+        assert (hints["readOnlyHint"], hints["idempotentHint"], hints["openWorldHint"]) == (True, True, True)
+        assert not hints["destructiveHint"]
+
+
+def test_tools_list_stays_within_its_size_budget(tools: list[dict[str, Any]]) -> None:
+    size = len(json.dumps(tools, separators=(",", ":")).encode())
+    assert size <= TOOLS_LIST_BUDGET_BYTES, f"tools/list is {size} bytes, budget {TOOLS_LIST_BUDGET_BYTES}"
+
+
+def test_selector_grammar_is_explained_once_not_per_tool(tools: list[dict[str, Any]]) -> None:
+    assert "notin" in INSTRUCTIONS
+    assert "RFC 3339" in INSTRUCTIONS
+    for tool in tools:
+        text = json.dumps(tool)
+        assert not {"notin", "RFC 3339"} & set(re.findall(r"notin|RFC 3339", text)), tool["name"]
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
+def test_each_query_tool_lists_its_own_fields_with_examples_for_its_kind(
+    tools: list[dict[str, Any]], kind: Any
+) -> None:
+    tool = next(t for t in tools if t["name"] == kind.tool)
+    description = tool["description"]
+    for field in kind.fields:
+        assert field.path in description
+    others = {f.path for k in KINDS if k is not kind for f in k.fields} - set(kind.field_paths)
+    for example in re.findall(r"field_selector='([^']*)'", description):
+        key = re.split(r"[!=<>\s]", example.lstrip("!"), maxsplit=1)[0]
+        assert key in kind.field_paths, example
+        assert key not in others, example
+    properties = tool["inputSchema"]["properties"]
+    assert ("label_selector" in properties) == kind.label_selector
+    assert ("order" in properties) == kind.order
+    assert {"name", "field_selector", "limit", "fields", "full", "cursor"} <= set(properties)
+    assert properties["limit"]["maximum"] == 1000
+
+
+async def test_command_tool_appears_only_when_enabled(tools: list[dict[str, Any]]) -> None:
+    assert "run_command_on_device" not in {t["name"] for t in tools}
+    if importlib.util.find_spec("command_tool") is None:
+        pytest.skip("command_tool.py has not landed yet")
+    enabled = await _tools(
+        Settings(api_base_url="https://127.0.0.1:9", commands=CommandSettings(enabled=True))
+    )
+    command = next(t for t in enabled if t["name"] == "run_command_on_device")
+    assert command["annotations"]["readOnlyHint"] is False
+
+
+async def test_resources_and_prompts_are_offered() -> None:
+    async with Client(build_server(Settings())) as client:
+        templates = {t.uri_template for t in await client.list_resource_templates()}
+        prompts = {p.name for p in await client.list_prompts()}
+    assert templates == {f"flightctl://{k.name}/{{name}}" for k in KINDS}
+    assert {"troubleshoot_device", "fleet_health_report", "review_enrollment_requests"} <= prompts
+
+
+def test_generated_docs_match_the_live_tool_list() -> None:
+    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
+    assert spec
+    assert spec.loader
+    gen_docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_docs)
+    for path, text in gen_docs.expected_files().items():
+        assert path.read_text() == text, f"{path.name} is stale: run .venv/bin/python scripts/gen_docs.py"
