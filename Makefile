@@ -31,8 +31,8 @@ pytest: $(STAMP)
 
 ## Re-resolve the pinned dependencies (needs network access to PyPI).
 lock: $(STAMP)
-	$(BIN)/pip-compile --quiet --strip-extras --output-file requirements.lock pyproject.toml
-	$(BIN)/pip-compile --quiet --strip-extras --extra dev --output-file requirements-dev.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --extra dev --output-file requirements-dev.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

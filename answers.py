@@ -375,17 +375,15 @@ def _list_envelope(kind: ResourceKind, query: ListQuery, collected: _Collected, 
         seen_before = first.base + first.offset
         arguments = {k: v for k, v in (query.arguments or {}).items() if v is not None and k != "cursor"}
         arguments["cursor"] = _encode_cursor(collected.after, qhash)
-        remaining = (collected.total or 0) - seen_before - returned
         reason = "the response budget" if collected.stopped_by_budget else "limit"
-        answer["more"] = max(remaining, 1)
+        of_total = "" if collected.total is None else f" of {collected.total}"
+        if collected.total is not None:
+            answer["more"] = max(collected.total - seen_before - returned, 1)
         answer["next"] = link(kind.tool, **arguments)
         answer["note"] = (
-            f"Returned {returned} of {collected.total} (stopped at {reason}). To continue, call "
-            f"{kind.tool} with next.arguments unchanged; to avoid paging narrow the selectors or use "
-            "count_devices for counts."
-            if kind.name == "devices"
-            else f"Returned {returned} of {collected.total} (stopped at {reason}). To continue, call "
-            f"{kind.tool} with next.arguments unchanged, or narrow the selectors."
+            f"Returned {returned}{of_total} (stopped at {reason}). To continue, call {kind.tool} with "
+            "next.arguments unchanged; or narrow the selectors"
+            + (", or use count_devices for counts." if kind.name == "devices" else ".")
         )
     answer["items"] = collected.items
     return answer

@@ -488,11 +488,47 @@ def health_routes(readiness: _Readiness) -> list[BaseRoute]:
 # --- the app and the listener ---------------------------------------------------------------------
 
 
+_MISSING_TOKEN = (
+    "This endpoint needs a bearer token: send 'Authorization: Bearer <token>' with your own Flight Control "
+    "token (pass-through) or the operator's shared secret."
+)
+_REFUSED_TOKEN = (
+    "The bearer token was refused (invalid, expired or not a Flight Control token): log in again "
+    "(`flightctl login`) and send the new token."
+)
+
+
+class _RestAuthMiddleware(RequireAuthMiddleware):
+    """The MCP endpoint's auth for REST routes, answering in the REST API's error shape."""
+
+    async def _send_missing_auth(self, send: Send) -> None:
+        await self._send_json_401(send, _MISSING_TOKEN, "Bearer")
+
+    async def _send_auth_error(self, send: Send, status_code: int, error: str, description: str) -> None:
+        message = _REFUSED_TOKEN if error == "invalid_token" else description
+        await self._send_json_401(send, message, f'Bearer error="{error}"', status_code)
+
+    async def _send_json_401(self, send: Send, message: str, challenge: str, status_code: int = 401) -> None:
+        body = json.dumps({"error": message}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status_code,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", challenge.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
 def _protector(verifier: TokenVerifier | None) -> Callable[[ASGIApp], ASGIApp]:
-    """Wrap a route so it needs the same bearer as the MCP endpoint (no-op without caller auth)."""
+    """Wrap a REST route so it needs the same bearer as the MCP endpoint (no-op without caller auth)."""
     if verifier is None:
         return lambda app: app
-    return lambda app: RequireAuthMiddleware(app, verifier.required_scopes)
+    return lambda app: _RestAuthMiddleware(app, verifier.required_scopes)
 
 
 def build_http_app(settings: Settings, mcp: FastMCP[Any], services: Services) -> ASGIApp:

@@ -15,6 +15,7 @@ import email.utils
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -192,9 +193,10 @@ KINDS: tuple[ResourceKind, ...] = (
             RelatedLink("fleet", "query_fleets", (("name", "{owner.name}"),), when_owner_kind="Fleet"),
             _events_of("Device"),
             RelatedLink(
+                # a selector, not name=: a device may have no enrollment request (any more)
                 "enrollment_request",
                 "query_enrollment_requests",
-                (("name", "{metadata.name}"),),
+                (("field_selector", "metadata.name={metadata.name}"),),
                 in_lists=False,
             ),
             RelatedLink(
@@ -301,7 +303,8 @@ KINDS: tuple[ResourceKind, ...] = (
             *_CONDITIONS,
         ),
         links=(
-            RelatedLink("device", "query_devices", (("name", "{metadata.name}"),)),
+            # a selector, not name=: a request not yet approved has no device
+            RelatedLink("device", "query_devices", (("field_selector", "metadata.name={metadata.name}"),)),
             _events_of("EnrollmentRequest"),
         ),
         label_example="site=lab",
@@ -431,6 +434,7 @@ class FlightControlAPI:
         self._client: Any = None
         self._apis: dict[str, Any] = {}
         self._limiters: dict[int, anyio.CapacityLimiter] = {}
+        self._build_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FlightControlAPI({self._settings.api_base_url!r})"
@@ -510,12 +514,11 @@ class FlightControlAPI:
         **query: Any,
     ) -> Any:
         """Run one flightctl-client operation with auth, retries and error mapping; return parsed JSON."""
-        api = self._api(api_class)
-        operation = getattr(api, method)
         args = {k: v for k, v in query.items() if v is not None}
         timeout = float(self._settings.request_timeout)
 
-        def run(headers: dict[str, str]) -> Any:
+        def run(headers: dict[str, str]) -> Any:  # runs in a worker thread, client built there too
+            operation = getattr(self._api(api_class), method)
             return operation(**args, _headers=headers, _request_timeout=timeout)
 
         response = await self._with_auth(run, tokens)
@@ -535,13 +538,13 @@ class FlightControlAPI:
         """Send with the current bearer; after a 401, retry once with a refreshed one."""
         bearer = await tokens.bearer() if tokens is not None else None
         response = await self._with_retries(run, bearer)
-        if response.status != 401 or tokens is None or bearer is None:
-            return _reject_auth(response) if response.status == 401 else response
-        fresh = await tokens.refresh_after_rejection(bearer)
-        if fresh is None:
-            return _reject_auth(response)
-        response = await self._with_retries(run, fresh)
-        return _reject_auth(response) if response.status == 401 else response
+        if response.status == 401 and tokens is not None and bearer is not None:
+            fresh = await tokens.refresh_after_rejection(bearer)
+            if fresh is not None:
+                response = await self._with_retries(run, fresh)
+        if response.status == 401:
+            raise _auth_error(response)
+        return response
 
     async def _with_retries(self, run: _Call, bearer: str | None) -> _Response:
         """Retry 429/503 with backoff honouring ``Retry-After``, capped in attempts and total wait."""
@@ -606,18 +609,17 @@ class FlightControlAPI:
     # --- client construction ------------------------------------------------------------------------
 
     def _api(self, api_class: str) -> Any:
-        api = self._apis.get(api_class)
-        if api is None:
-            import flightctl.api
+        """The flightctl-client API object (built on first use, in a worker thread: it reads CA files)."""
+        with self._build_lock:
+            api = self._apis.get(api_class)
+            if api is None:
+                import flightctl.api
 
-            api = getattr(flightctl.api, api_class)(self._api_client())
-            self._apis[api_class] = api
-        return api
-
-    def _api_client(self) -> Any:
-        if self._client is None:
-            self._client = _build_api_client(self._settings)
-        return self._client
+                if self._client is None:
+                    self._client = _build_api_client(self._settings)
+                api = getattr(flightctl.api, api_class)(self._client)
+                self._apis[api_class] = api
+            return api
 
     def close(self) -> None:
         """Release pooled connections (the pool is rebuilt on the next call)."""
@@ -731,8 +733,8 @@ def _status_error(response: _Response, hint_tool: str | None) -> APIError:
     return APIError(status, f"Flight Control answered {status}: {message}. {advice}", retry_after=retry_after)
 
 
-def _reject_auth(response: _Response) -> _Response:
-    raise AuthenticationError(
+def _auth_error(response: _Response) -> AuthenticationError:
+    return AuthenticationError(
         f"Flight Control refused the credentials (401: {_server_message(response)}). Run `flightctl login` "
         "again, or set a fresh REFRESH_TOKEN (or access token) for this server, then retry."
     )

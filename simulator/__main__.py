@@ -10,8 +10,10 @@ import argparse
 import base64
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -155,6 +157,12 @@ class _AnnouncingServer(uvicorn.Server):
     """Prints the base URL on stdout once uvicorn is accepting connections."""
 
     base_url = ""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Stop gracefully and exit 0; uvicorn would re-raise the signal after shutdown (exit -15).
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.should_exit = True
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets=sockets)

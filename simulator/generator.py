@@ -1027,7 +1027,8 @@ MAX_APPROVED_ENROLLMENTS = 500
 def generate(
     seed: int, devices: int, anchor: int, *, prefix: str | None = None, fleets: int | None = None
 ) -> GeneratedData:
-    """One organization's data. ``prefix`` names devices ``<prefix>-01``... instead of hashes."""
+    """One organization's data (nothing at all for 0 devices). ``prefix`` names devices
+    ``<prefix>-01``... instead of hashes and leaves out repositories and resource syncs."""
     fleet_count = fleets if fleets is not None else max(min(devices, 4), min(240, devices // 25))
     profiles = _fleet_profiles(fleet_count) if devices else []
     if prefix:
@@ -1115,8 +1116,8 @@ def generate(
                     "service:flightctl-worker",
                 )
             )
-    repositories = [] if prefix else _repositories(anchor)
-    resourcesyncs = [] if prefix else _resourcesyncs(anchor)
+    repositories = [] if prefix or not devices else _repositories(anchor)
+    resourcesyncs = [] if prefix or not devices else _resourcesyncs(anchor)
     for repo in repositories:
         ok = repo.doc["status"]["conditions"][0]["status"] == "True"
         events.append(

@@ -94,6 +94,10 @@ def _device_record(doc: dict[str, Any], fleets: list[dict[str, Any]], now: int) 
             if match and all(labels.get(k) == str(v) for k, v in match.items()):
                 owner = f"Fleet/{fleet['metadata']['name']}"
                 break
+    if "spec" not in doc and owner:
+        # As the fleet controller would: an owned device gets its fleet's template spec.
+        fleet = next(f for f in fleets if f"Fleet/{f['metadata']['name']}" == owner)
+        doc["spec"] = copy.deepcopy(((fleet.get("spec") or {}).get("template") or {}).get("spec") or {})
     spec = doc.get("spec") or {}
     apps = spec.get("applications") or []
     when = rfc3339(now)

@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastmcp.client.client import CallToolResult
+from mcp_types import TextContent
 
 import http_server
 from config import Settings, load_settings
@@ -190,6 +192,13 @@ def wait_healthy(process: subprocess.Popen[bytes], url: str) -> None:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"main.py did not answer {url}/healthz within {START_TIMEOUT} s")
+
+
+def text_of(result: CallToolResult) -> str:
+    """The JSON text of a tool answer (the server sends every answer as one text block)."""
+    block = result.content[0]
+    assert isinstance(block, TextContent), block
+    return block.text
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -14,22 +14,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from fastmcp import Client, FastMCP
 from fastmcp.client.elicitation import ElicitResult
-from test_simulator_console import ConsoleSimulator, serve_console_simulator
 
 from auth import StaticTokenSource
 from command_tool import AUDIT_LOGGER, TOOL_NAME, register_command_tool
 from config import CommandSettings, Secret, Settings, TLSSettings
+from conftest import TLSFiles
 from main import build_server
 from resource_queries import FlightControlAPI
 from services import Services
 from simulator.state import DEFAULT_ORG
+from tests.test_simulator_console import ConsoleSimulator, serve_console_simulator
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSimulator]:
-    with serve_console_simulator(tmp_path_factory) as simulator:
+def sim(tls_ca: trustme.CA, simulator_tls_files: TLSFiles) -> Iterator[ConsoleSimulator]:
+    with serve_console_simulator(tls_ca, simulator_tls_files) as simulator:
         yield simulator
 
 

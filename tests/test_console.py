@@ -15,15 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from test_simulator_console import CONSOLE_WAIT, ConsoleSimulator, serve_console_simulator
+import trustme
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request
 from websockets.typing import Subprotocol
 
+from conftest import TLSFiles
 from console import ConsoleClient, ConsoleResult, parse_exit_status, session_metadata
 from errors import ConsoleError
 from simulator.state import DEFAULT_ORG
+from tests.test_simulator_console import CONSOLE_WAIT, ConsoleSimulator, serve_console_simulator
 
 ORG = "11111111-2222-3333-4444-555555555555"
 
@@ -45,8 +47,8 @@ class Tokens:
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSimulator]:
-    with serve_console_simulator(tmp_path_factory) as simulator:
+def sim(tls_ca: trustme.CA, simulator_tls_files: TLSFiles) -> Iterator[ConsoleSimulator]:
+    with serve_console_simulator(tls_ca, simulator_tls_files) as simulator:
         yield simulator
 
 

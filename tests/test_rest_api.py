@@ -16,7 +16,15 @@ from fastmcp import Client
 
 import rest_api
 from operations import OPERATIONS
-from tests.http_harness import ServedApp, Simulated, bearer, serve_in_thread, settings_from, simulated
+from tests.http_harness import (
+    ServedApp,
+    Simulated,
+    bearer,
+    serve_in_thread,
+    settings_from,
+    simulated,
+    text_of,
+)
 
 REGENERATE = "python rest_api.py"
 
@@ -43,8 +51,7 @@ async def tool_text(served: ServedApp, token: str, tool: str, arguments: dict[st
     async with Client(served.mcp_url, auth=token) as client:
         result = await client.call_tool(tool, arguments, raise_on_error=False)
     assert not result.is_error, result.content
-    text: str = result.content[0].text  # type: ignore[union-attr]
-    return text
+    return text_of(result)
 
 
 def _still(value: Any) -> Any:
@@ -116,7 +123,7 @@ def test_each_caller_sees_what_flight_control_lets_them(rest: httpx.Client, sim:
     seen: dict[str, set[str]] = {}
     for user in ("admin", "lab"):
         token = sim.token(user)
-        query = {"limit": 1000, "fields": ["metadata.name"]}
+        query: dict[str, Any] = {"limit": 1000, "fields": ["metadata.name"]}
         response = rest.get("/rest/v1/devices", params=query, headers=bearer(token))
         assert response.status_code == 200, response.text
         seen[user] = {_name(item) for item in response.json()["items"]}

@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 from websockets.typing import Subprotocol
 
+from conftest import TLSFiles
 from simulator.console import ConsoleLog, SessionRecord, console_log, exit_status
 from simulator.harness import SimulatorServer
 from simulator.state import DEFAULT_ORG, LAB_ORG, SimulatorState
@@ -90,34 +91,29 @@ _ROLES = (
 
 
 @contextlib.contextmanager
-def serve_console_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSimulator]:
-    """A small simulator with real TLS (trustme) and a short offline wait, until the block ends."""
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    workdir = tmp_path_factory.mktemp("console-tls")
-    cert_file, key_file, ca_file = workdir / "cert.pem", workdir / "key.pem", workdir / "ca.pem"
-    cert.cert_chain_pems[0].write_to_path(str(cert_file))
-    cert.private_key_pem.write_to_path(str(key_file))
-    ca.cert_pem.write_to_path(str(ca_file))
-    server = SimulatorServer(
-        devices=8, lab_devices=1, tls_cert=cert_file, tls_key=key_file, console_wait_seconds=CONSOLE_WAIT
-    )
-    names = server.state.device_names(DEFAULT_ORG)
-    roles: dict[str, str] = {}
-    for (role, summary, lifecycle), name in zip(_ROLES, names, strict=False):
-        record = server.state.device_record(DEFAULT_ORG, name)
-        assert record is not None
-        record.summary, record.lifecycle = summary, lifecycle
-        roles[role] = name
-    try:
-        yield ConsoleSimulator(server=server, ca=ca, ca_file=str(ca_file), **roles)
-    finally:
-        server.stop()
+def serve_console_simulator(tls_ca: trustme.CA, tls_files: TLSFiles) -> Iterator[ConsoleSimulator]:
+    """A small HTTPS simulator (the session's test CA) with a short offline wait, until the block ends."""
+    with SimulatorServer(
+        devices=8,
+        lab_devices=1,
+        tls_cert=tls_files.cert,
+        tls_key=tls_files.key,
+        console_wait_seconds=CONSOLE_WAIT,
+    ) as server:
+        roles: dict[str, str] = {}
+        for (role, summary, lifecycle), name in zip(
+            _ROLES, server.state.device_names(DEFAULT_ORG), strict=False
+        ):
+            record = server.state.device_record(DEFAULT_ORG, name)
+            assert record is not None
+            record.summary, record.lifecycle = summary, lifecycle
+            roles[role] = name
+        yield ConsoleSimulator(server=server, ca=tls_ca, ca_file=str(tls_files.ca), **roles)
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSimulator]:
-    with serve_console_simulator(tmp_path_factory) as simulator:
+def sim(tls_ca: trustme.CA, simulator_tls_files: TLSFiles) -> Iterator[ConsoleSimulator]:
+    with serve_console_simulator(tls_ca, simulator_tls_files) as simulator:
         yield simulator
 
 

@@ -16,11 +16,15 @@ from simulator.state import DEFAULT_ORG, LAB_ORG
 KINDS = ("devices", "fleets", "events", "enrollmentrequests", "repositories", "resourcesyncs")
 
 
-def get(client: httpx.Client, sim: SimulatorServer, path: str, user: str = "admin", **params: Any) -> httpx.Response:
+def get(
+    client: httpx.Client, sim: SimulatorServer, path: str, user: str = "admin", **params: Any
+) -> httpx.Response:
     return client.get(path, params=params, headers=sim.auth_headers(user))
 
 
-def walk(client: httpx.Client, sim: SimulatorServer, path: str, limit: int, **params: Any) -> list[dict[str, Any]]:
+def walk(
+    client: httpx.Client, sim: SimulatorServer, path: str, limit: int, **params: Any
+) -> list[dict[str, Any]]:
     """Every item of a list, page by page, checking the metadata of each page."""
     items: list[dict[str, Any]] = []
     token: str | None = None
@@ -70,7 +74,11 @@ def test_remaining_item_count(simulator_client: httpx.Client, simulator: Simulat
     first = get(simulator_client, simulator, "/api/v1/devices", limit=10).json()
     assert first["metadata"]["remainingItemCount"] == total - 10
     second = get(
-        simulator_client, simulator, "/api/v1/devices", limit=10, **{"continue": first["metadata"]["continue"]}
+        simulator_client,
+        simulator,
+        "/api/v1/devices",
+        limit=10,
+        **{"continue": first["metadata"]["continue"]},
     ).json()
     assert second["metadata"]["remainingItemCount"] == total - 20
     names = [r.name for r in simulator.state.org(DEFAULT_ORG).devices]
@@ -78,7 +86,9 @@ def test_remaining_item_count(simulator_client: httpx.Client, simulator: Simulat
     assert token == {"Version": 1, "Names": [names[10]], "Count": total - 10}
 
 
-def test_remaining_item_count_with_selector(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+def test_remaining_item_count_with_selector(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
     matching = [r for r in simulator.state.org(DEFAULT_ORG).devices if r.owner]
     body = get(simulator_client, simulator, "/api/v1/devices", limit=5, fieldSelector="metadata.owner").json()
     assert body["metadata"]["remainingItemCount"] == len(matching) - 5
@@ -100,10 +110,15 @@ def test_limit_zero_or_absent_means_1000(make_simulator: Any) -> None:
         ("1001", 'API Error: parameter "limit" in query has an error: number must be at most 1000'),
         ("2000", 'API Error: parameter "limit" in query has an error: number must be at most 1000'),
         ("-1", 'API Error: parameter "limit" in query has an error: number must be at least 0'),
-        ("abc", 'API Error: parameter "limit" in query has an error: value abc: an invalid integer: invalid syntax'),
+        (
+            "abc",
+            'API Error: parameter "limit" in query has an error: value abc: an invalid integer: invalid syntax',
+        ),
     ],
 )
-def test_limit_errors(simulator_client: httpx.Client, simulator: SimulatorServer, limit: str, message: str) -> None:
+def test_limit_errors(
+    simulator_client: httpx.Client, simulator: SimulatorServer, limit: str, message: str
+) -> None:
     for plural in KINDS:
         response = get(simulator_client, simulator, f"/api/v1/{plural}", limit=limit)
         assert response.status_code == 400
@@ -133,7 +148,9 @@ def test_bad_continue_tokens(
     assert response.json()["message"] == message
 
 
-def test_continue_token_format_is_the_real_one(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+def test_continue_token_format_is_the_real_one(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
     assert encode_continue(["c"], 3) == "eyJWZXJzaW9uIjoxLCJOYW1lcyI6WyJjIl0sIkNvdW50IjozfQ=="
     # Go decodes JSON keys case-insensitively.
     lower = base64.b64encode(b'{"version":1,"names":["0"],"count":9}').decode()
@@ -142,17 +159,25 @@ def test_continue_token_format_is_the_real_one(simulator_client: httpx.Client, s
 
 def test_names_ascending(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
     for plural in ("devices", "fleets", "enrollmentrequests", "repositories", "resourcesyncs"):
-        names = [i["metadata"]["name"] for i in get(simulator_client, simulator, f"/api/v1/{plural}").json()["items"]]
+        names = [
+            i["metadata"]["name"]
+            for i in get(simulator_client, simulator, f"/api/v1/{plural}").json()["items"]
+        ]
         assert names == sorted(names), plural
 
 
-def test_events_newest_first_and_order_asc(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+def test_events_newest_first_and_order_asc(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
     def key(event: dict[str, Any]) -> tuple[str, str]:
         return (event["metadata"]["creationTimestamp"], event["metadata"]["name"])
 
     newest = walk(simulator_client, simulator, "/api/v1/events", 9)
     oldest = walk(simulator_client, simulator, "/api/v1/events", 9, order="asc")
-    times = [simulator.state.org(DEFAULT_ORG).collections["events"].get(e["metadata"]["name"]).created for e in newest]
+    times = [
+        simulator.state.org(DEFAULT_ORG).collections["events"].get(e["metadata"]["name"]).created
+        for e in newest
+    ]
     assert times == sorted(times, reverse=True)
     assert [key(e) for e in oldest] == [key(e) for e in reversed(newest)]
     token = get(simulator_client, simulator, "/api/v1/events", limit=1).json()["metadata"]["continue"]
@@ -181,16 +206,22 @@ def test_device_summary_is_per_page(simulator_client: httpx.Client, simulator: S
     assert sum(summary["capabilities"]["osMode"].values()) == 4
 
 
-def test_summary_only_covers_the_filtered_set(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+def test_summary_only_covers_the_filtered_set(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
     records = [r for r in simulator.state.org(DEFAULT_ORG).devices if r.labels.get("env") == "prod"]
-    body = get(simulator_client, simulator, "/api/v1/devices", summaryOnly="true", labelSelector="env=prod").json()
+    body = get(
+        simulator_client, simulator, "/api/v1/devices", summaryOnly="true", labelSelector="env=prod"
+    ).json()
     assert body["items"] == []
     assert body["metadata"] == {}
     summary = body["summary"]
     assert summary["total"] == len(records)
     assert sum(summary["applicationStatus"].values()) == len(records)
     assert summary["capabilities"]["osMode"].get("unknown", 0) == sum(1 for r in records if r.os_mode is None)
-    empty = get(simulator_client, simulator, "/api/v1/devices", summaryOnly="true", labelSelector="env=nowhere")
+    empty = get(
+        simulator_client, simulator, "/api/v1/devices", summaryOnly="true", labelSelector="env=nowhere"
+    )
     assert empty.json()["summary"] == {
         "total": 0,
         "applicationStatus": {},
@@ -219,7 +250,12 @@ def test_add_devices_summary(simulator_client: httpx.Client, simulator: Simulato
         owner = f"Fleet/{fleet['metadata']['name']}"
         members = [r for r in simulator.state.org(DEFAULT_ORG).devices if r.owner == owner]
         assert fleet["status"]["devicesSummary"]["total"] == len(members)
-    one = get(simulator_client, simulator, f"/api/v1/fleets/{fleets[0]['metadata']['name']}", addDevicesSummary="true")
+    one = get(
+        simulator_client,
+        simulator,
+        f"/api/v1/fleets/{fleets[0]['metadata']['name']}",
+        addDevicesSummary="true",
+    )
     assert one.json()["status"]["devicesSummary"] == fleets[0]["status"]["devicesSummary"]
 
 
@@ -239,11 +275,19 @@ def test_labels(simulator_client: httpx.Client, simulator: SimulatorServer) -> N
     expected = {f"{k}={v}" for r in simulator.state.org(DEFAULT_ORG).devices for k, v in r.labels.items()}
     assert set(labels) == expected
     assert "canary=" in labels
-    regions = get(simulator_client, simulator, "/api/v1/labels", kind="Device", fieldSelector="metadata.labels.key=region")
+    regions = get(
+        simulator_client,
+        simulator,
+        "/api/v1/labels",
+        kind="Device",
+        fieldSelector="metadata.labels.key=region",
+    )
     assert all(label.startswith("region=") for label in regions.json())
     limited = get(simulator_client, simulator, "/api/v1/labels", kind="Device", limit=3).json()
     assert len(limited) == 3
-    subset = get(simulator_client, simulator, "/api/v1/labels", kind="Device", labelSelector="region=eu-west-1")
+    subset = get(
+        simulator_client, simulator, "/api/v1/labels", kind="Device", labelSelector="region=eu-west-1"
+    )
     assert "region=us-east-1" not in subset.json()
 
 
@@ -251,7 +295,10 @@ def test_labels(simulator_client: httpx.Client, simulator: SimulatorServer) -> N
     ("params", "message"),
     [
         ({}, 'API Error: parameter "kind" in query has an error: value is required but missing'),
-        ({"kind": "Fleet"}, 'API Error: parameter "kind" in query has an error: value is not one of the allowed values ["Device"]'),
+        (
+            {"kind": "Fleet"},
+            'API Error: parameter "kind" in query has an error: value is not one of the allowed values ["Device"]',
+        ),
     ],
 )
 def test_labels_kind_is_required(
@@ -293,8 +340,9 @@ def test_device_subresources(simulator_client: httpx.Client, simulator: Simulato
     online = state.pick_device(summary="Online", lifecycle="Enrolled")
     never = state.pick_device(seen=None)
     device = get(simulator_client, simulator, f"/api/v1/devices/{online}").json()
-    assert get(simulator_client, simulator, f"/api/v1/devices/{online}/status").json()["status"]["summary"] == (
-        device["status"]["summary"]
+    assert (
+        get(simulator_client, simulator, f"/api/v1/devices/{online}/status").json()["status"]["summary"]
+        == (device["status"]["summary"])
     )
     seen = get(simulator_client, simulator, f"/api/v1/devices/{online}/lastseen")
     assert seen.status_code == 200
@@ -306,7 +354,9 @@ def test_device_subresources(simulator_client: httpx.Client, simulator: Simulato
     rendered = get(simulator_client, simulator, f"/api/v1/devices/{online}/rendered")
     assert rendered.status_code == 200
     version = rendered.json()["metadata"]["annotations"]["device-controller/renderedVersion"]
-    unchanged = get(simulator_client, simulator, f"/api/v1/devices/{online}/rendered", knownRenderedVersion=version)
+    unchanged = get(
+        simulator_client, simulator, f"/api/v1/devices/{online}/rendered", knownRenderedVersion=version
+    )
     assert unchanged.status_code == 204
     assert get(simulator_client, simulator, "/api/v1/devices/nope/lastseen").status_code == 404
 
@@ -327,7 +377,9 @@ def test_every_status_value_is_generated(simulator: SimulatorServer) -> None:
     assert {r.lifecycle for r in records} >= set(LIFECYCLE_STATUSES)
     for attribute in ("cpu", "memory", "disk"):
         assert {getattr(r, attribute) for r in records} <= set(RESOURCE_STATUSES)
-    assert {r.cpu for r in records} | {r.memory for r in records} | {r.disk for r in records} == set(RESOURCE_STATUSES)
+    assert {r.cpu for r in records} | {r.memory for r in records} | {r.disk for r in records} == set(
+        RESOURCE_STATUSES
+    )
     assert {r.os_mode for r in records} == {"image", "package", None}
     assert any(r.seen is None for r in records)
 
@@ -371,7 +423,11 @@ def test_organizations(simulator_client: httpx.Client, simulator: SimulatorServe
     multi = get(simulator_client, simulator, "/api/v1/organizations", user="multi").json()["items"]
     assert [o["metadata"]["name"] for o in multi] == [DEFAULT_ORG, LAB_ORG]
     filtered = get(
-        simulator_client, simulator, "/api/v1/organizations", user="multi", fieldSelector=f"metadata.name={LAB_ORG}"
+        simulator_client,
+        simulator,
+        "/api/v1/organizations",
+        user="multi",
+        fieldSelector=f"metadata.name={LAB_ORG}",
     ).json()["items"]
     assert [o["metadata"]["name"] for o in filtered] == [LAB_ORG]
     assert get(simulator_client, simulator, "/api/v1/organizations", user="nobody").json()["items"] == []
@@ -391,7 +447,9 @@ def test_version_endpoints(simulator_client: httpx.Client, simulator: SimulatorS
     assert simulator_client.get("/readyz").status_code == 200
 
 
-def test_unimplemented_spec_paths_answer_501(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+def test_unimplemented_spec_paths_answer_501(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
     response = simulator_client.post("/api/v1/devices", headers=simulator.auth_headers(), json={})
     assert response.status_code == 501
     assert response.json()["code"] == 501

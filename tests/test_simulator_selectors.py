@@ -60,12 +60,15 @@ def error(client: httpx.Client, sim: SimulatorServer, path: str = "/api/v1/devic
         ("!a", [Requirement("a", "!", ())]),
         ("a contains b", [Requirement("a", "contains", ("b",))]),
         ("a notcontains b", [Requirement("a", "notcontains", ("b",))]),
-        ("a>1,a>=2,a<3,a<=4", [
-            Requirement("a", "gt", ("1",)),
-            Requirement("a", "gte", ("2",)),
-            Requirement("a", "lt", ("3",)),
-            Requirement("a", "lte", ("4",)),
-        ]),
+        (
+            "a>1,a>=2,a<3,a<=4",
+            [
+                Requirement("a", "gt", ("1",)),
+                Requirement("a", "gte", ("2",)),
+                Requirement("a", "lt", ("3",)),
+                Requirement("a", "lte", ("4",)),
+            ],
+        ),
         ("t >= 2024-01-01T00:00:00Z", [Requirement("t", "gte", ("2024-01-01T00:00:00Z",))]),
         ("metadata.owner=Fleet/pos:a=b!c", [Requirement("metadata.owner", "=", ("Fleet/pos:a=b!c",))]),
         (r"a=x\,y", [Requirement("a", "=", ("x,y",))]),
@@ -214,8 +217,9 @@ def test_label_operators(simulator_client: httpx.Client, simulator: SimulatorSer
         "!fleet": lambda r: "fleet" not in r.labels,
         "canary": lambda r: "canary" in r.labels,
         "canary=": lambda r: r.labels.get("canary") == "",
-        "region in (eu-west-1,us-east-1),!decommissioned,tier!=db": lambda r: r.labels.get("region")
-        in ("eu-west-1", "us-east-1"),
+        "region in (eu-west-1,us-east-1),!decommissioned,tier!=db": lambda r: (
+            r.labels.get("region") in ("eu-west-1", "us-east-1")
+        ),
     }
     for selector, keep in cases.items():
         want = expected(simulator, keep)
@@ -223,7 +227,9 @@ def test_label_operators(simulator_client: httpx.Client, simulator: SimulatorSer
         assert list_names(simulator_client, simulator, labelSelector=selector) == want, selector
 
 
-def test_label_and_field_selectors_combine(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+def test_label_and_field_selectors_combine(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
     got = list_names(
         simulator_client, simulator, labelSelector="env=prod", fieldSelector="status.summary.status=Online"
     )
@@ -289,7 +295,10 @@ def test_bad_key_syntax(simulator_client: httpx.Client, simulator: SimulatorServ
 
 def test_bool_value_error(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
     message = error(
-        simulator_client, simulator, "/api/v1/enrollmentrequests", fieldSelector="status.approval.approved=maybe"
+        simulator_client,
+        simulator,
+        "/api/v1/enrollmentrequests",
+        fieldSelector="status.approval.approved=maybe",
     )
     assert message.startswith(
         'failed to parse field selector: failed to parse value for selector "status.approval.approved": '
@@ -305,7 +314,10 @@ def test_bool_value_error(simulator_client: httpx.Client, simulator: SimulatorSe
             "failed to parse label selector: invalid label selector syntax: found '=', expected: !, "
             "identifier, or 'end of string'",
         ),
-        ("a=b,", "failed to parse label selector: invalid label selector syntax: found '', expected: identifier after ','"),
+        (
+            "a=b,",
+            "failed to parse label selector: invalid label selector syntax: found '', expected: identifier after ','",
+        ),
         (
             "region contains x",
             'failed to parse label selector: failed to resolve operation for key "region": unsupported operator '
@@ -324,17 +336,29 @@ def test_label_selector_errors(
     assert error(simulator_client, simulator, labelSelector=selector) == message
 
 
-def test_quoted_label_selector_is_rejected(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+def test_quoted_label_selector_is_rejected(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
     assert error(simulator_client, simulator, labelSelector="'region=x'").startswith(
         "failed to parse label selector: "
     )
 
 
-def test_label_value_must_be_a_label_value(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+def test_label_value_must_be_a_label_value(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
     message = error(simulator_client, simulator, labelSelector="region=a/b")
-    assert message.startswith('failed to parse label selector: invalid label selector syntax: values[0]: Invalid value: "a/b"')
+    assert message.startswith(
+        'failed to parse label selector: invalid label selector syntax: values[0]: Invalid value: "a/b"'
+    )
 
 
-def test_events_take_no_label_selector_fields(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
-    message = error(simulator_client, simulator, "/api/v1/events", fieldSelector="status.summary.status=Online")
-    assert message.startswith('unknown or unsupported selector: unable to resolve selector name "status.summary.status"')
+def test_events_take_no_label_selector_fields(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
+    message = error(
+        simulator_client, simulator, "/api/v1/events", fieldSelector="status.summary.status=Online"
+    )
+    assert message.startswith(
+        'unknown or unsupported selector: unable to resolve selector name "status.summary.status"'
+    )

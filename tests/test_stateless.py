@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import httpx2
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
-from tests.http_harness import Simulated, main_process, serve_in_thread, settings_from, simulated
+from tests.http_harness import Simulated, main_process, serve_in_thread, settings_from, simulated, text_of
 
 
 class RoundRobin(httpx2.AsyncBaseTransport):
@@ -37,12 +37,21 @@ class RoundRobin(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def balanced_client(urls: list[str], token: str, mode: str, balancer: RoundRobin) -> Client[Any]:
-    def factory(**kwargs: Any) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(transport=balancer, **kwargs)
+def balanced_client(
+    urls: list[str], token: str, mode: Literal["legacy", "auto"], balancer: RoundRobin
+) -> Client[Any]:
+    """An MCP client of the first URL whose every request actually goes through ``balancer``."""
+
+    def factory(
+        headers: dict[str, str] | None = None,
+        timeout: httpx2.Timeout | None = None,
+        auth: httpx2.Auth | None = None,
+        **kwargs: Any,
+    ) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, transport=balancer, **kwargs)
 
     transport = StreamableHttpTransport(urls[0], auth=token, httpx_client_factory=factory)
-    return Client(transport, mode=mode)  # type: ignore[arg-type]
+    return Client(transport, mode=mode)
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +75,12 @@ async def three_calls(client: Client[Any]) -> list[str]:
     """count_devices three times over one client session; the answers' texts."""
     async with client:
         results = [await client.call_tool("count_devices", {}) for _ in range(3)]
-    return [r.content[0].text for r in results]  # type: ignore[union-attr]
+    return [text_of(r) for r in results]
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_stateless_replicas_serve_one_client_alternately(
-    stateless_pair: list[str], sim: Simulated, mode: str
+    stateless_pair: list[str], sim: Simulated, mode: Literal["legacy", "auto"]
 ) -> None:
     ports = [_port(u) for u in stateless_pair]
     balancer = RoundRobin(ports)

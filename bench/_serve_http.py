@@ -1,0 +1,44 @@
+"""The MCP server's complete HTTP app on a kernel-picked loopback port, for the benchmarks.
+
+The same stack as ``python main.py`` with ``MCP_TRANSPORT=streamable-http`` (settings from the
+environment, logging_setup, every http_server layer), except that it binds 127.0.0.1:0 itself, since
+MCP_PORT must be 1-65535, and prints ``http://127.0.0.1:<port><path>`` on stdout once listening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.update(FASTMCP_SHOW_SERVER_BANNER="false", FASTMCP_CHECK_FOR_UPDATES="off", FASTMCP_LOG_ENABLED="false")
+
+
+async def _serve() -> None:
+    import http_server
+    from config import load_settings
+    from logging_setup import configure_logging
+    from main import build_server
+    from services import Services
+
+    settings = load_settings({}, os.environ)
+    configure_logging(settings)
+    services = Services.from_settings(settings)
+    app = http_server.build_http_app(settings, build_server(settings, services), services)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = http_server._Server(http_server.uvicorn_config(settings, app))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.005)
+    print(f"http://127.0.0.1:{sock.getsockname()[1]}{settings.path}", flush=True)
+    await task
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve())

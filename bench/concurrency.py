@@ -1,0 +1,148 @@
+"""Concurrency: query_devices over streamable-http with 1, 4, 16 and 64 concurrent clients.
+
+The simulator (its own process, ``--latency-ms`` added to every API request) and the MCP server (its own
+process, the full HTTP stack) run on loopback; this process runs the clients, each a fastmcp ``Client``
+calling ``query_devices()`` (the default view, one API page of 50) back to back for ``--seconds``.
+The back end is latency-bound, so the ideal throughput of N clients is N / latency; the table gives the
+measured throughput, the ratio to that ideal, the speed-up over one client, latency percentiles, and the
+CPU each process used (cores = CPU seconds / wall seconds) to show where a ceiling comes from.
+
+    .venv/bin/python bench/concurrency.py            # 1,000 devices, 50 ms, 1/4/16/64 clients, 8 s each
+    .venv/bin/python bench/concurrency.py --quick    # smoke run: seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import _common as common
+from fastmcp import Client
+
+TOOL = "query_devices"
+
+
+@dataclass
+class Level:
+    """The figures of one concurrency level."""
+
+    clients: int
+    calls: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+    server_cpu: float
+    simulator_cpu: float
+    client_cpu: float
+
+    @property
+    def throughput(self) -> float:
+        return self.calls / self.seconds if self.seconds else 0.0
+
+
+async def _worker(client: Client[Any], deadline: float, latencies: list[float], errors: list[int]) -> None:
+    """Call the tool back to back until the deadline (bounded: stops by itself)."""
+    while time.perf_counter() < deadline:
+        began = time.perf_counter()
+        result = await client.call_tool(TOOL, {}, raise_on_error=False)
+        if result.is_error:
+            errors.append(1)
+            continue
+        latencies.append(time.perf_counter() - began)
+
+
+async def _level(url: str, clients: int, seconds: float, warmup: int, pids: tuple[int, int]) -> Level:
+    """Connect ``clients`` clients, warm each up, then measure for ``seconds``."""
+    connected = [Client(url, timeout=60) for _ in range(clients)]
+    for client in connected:
+        await client.__aenter__()
+    try:
+        for _ in range(warmup):
+            await asyncio.gather(*(c.call_tool(TOOL, {}) for c in connected))
+        latencies: list[float] = []
+        errors: list[int] = []
+        server_cpu, sim_cpu = common.cpu_seconds(pids[0]), common.cpu_seconds(pids[1])
+        own_cpu = time.process_time()
+        began = time.perf_counter()
+        deadline = began + seconds
+        await asyncio.gather(*(_worker(c, deadline, latencies, errors) for c in connected))
+        elapsed = time.perf_counter() - began
+        return Level(
+            clients=clients,
+            calls=len(latencies),
+            errors=len(errors),
+            seconds=elapsed,
+            latencies=latencies,
+            server_cpu=common.cpu_seconds(pids[0]) - server_cpu,
+            simulator_cpu=common.cpu_seconds(pids[1]) - sim_cpu,
+            client_cpu=time.process_time() - own_cpu,
+        )
+    finally:
+        for client in connected:
+            await client.__aexit__(None, None, None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="added per API request (default 50)")
+    parser.add_argument("--clients", default="1,4,16,64", help="comma-separated levels (default 1,4,16,64)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured time per level (default 8)")
+    parser.add_argument("--warmup", type=int, default=2, help="calls per client before measuring")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 100 devices, 1 and 4 clients, 1 s")
+    args = parser.parse_args()
+    if args.quick:
+        args.devices, args.clients, args.seconds, args.warmup = 100, "1,4", 1.0, 1
+    levels = [int(c) for c in args.clients.split(",")]
+
+    print(f"machine: {common.machine()}")
+    with common.simulator(args.devices, args.latency_ms) as sim, common.mcp_http_server(sim.url) as server:
+        results = [
+            asyncio.run(_level(server.url, n, args.seconds, args.warmup, (server.pid, sim.pid))) for n in levels
+        ]
+        peak = common.peak_rss_mib(server.pid)
+    latency = args.latency_ms / 1000
+    single = results[0].throughput if results and results[0].clients == 1 else 0.0
+    rows = []
+    for r in results:
+        ideal = r.clients / latency if latency else float("inf")
+        rows.append(
+            [
+                r.clients,
+                r.calls,
+                r.errors,
+                f"{r.throughput:.1f}",
+                f"{ideal:.0f}",
+                f"{r.throughput / ideal:.2f}" if latency else "n/a",
+                f"{r.throughput / single:.1f}x" if single else "n/a",
+                *(f"{common.percentile(r.latencies, p) * 1000:.0f}" if r.latencies else "n/a" for p in (50, 90, 99)),
+                f"{r.server_cpu / r.seconds:.2f}",
+                f"{r.simulator_cpu / r.seconds:.2f}",
+                f"{r.client_cpu / r.seconds:.2f}",
+            ]
+        )
+    headers = [
+        "clients", "calls", "errors", "calls/s", "ideal/s", "of ideal", "vs 1 client",
+        "p50 ms", "p90 ms", "p99 ms", "server cores", "simulator cores", "clients cores",
+    ]  # fmt: skip
+    print(
+        f"query_devices() over streamable-http; {args.devices} devices; back-end latency {args.latency_ms:g} ms; "
+        f"{args.seconds:g} s per level; {os.cpu_count()} CPUs shared by server, simulator and clients"
+    )
+    print(common.table(headers, rows))
+    print(f"server peak RSS: {peak:.0f} MiB; load average after: {common.load_average()}")
+    by_clients = {r.clients: r for r in results}
+    if 16 in by_clients and single:
+        speedup = by_clients[16].throughput / single
+        verdict = "met" if speedup >= 12 else "MISSED"
+        print(f"target: 16 clients >= 12x one client: {speedup:.1f}x ({verdict})")
+    if any(r.errors for r in results):
+        raise SystemExit("some calls failed; see the errors column")
+
+
+if __name__ == "__main__":
+    main()
