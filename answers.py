@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from errors import FlightControlError
+from errors import InvalidRequest
 from resource_queries import KINDS_BY_KIND, MAX_PAGE_SIZE, BearerSource, ResourceKind
 
 if TYPE_CHECKING:
@@ -39,10 +39,6 @@ __all__ = [
 
 _ENVELOPE_RESERVE = 1200  # bytes kept free for returned/total/next/note around the items
 _CURSOR_VERSION = 1
-
-
-class InvalidRequest(FlightControlError):
-    """The arguments cannot be answered as given (bad cursor, contradictory options); says how to fix."""
 
 
 def dumps(value: Any) -> str:

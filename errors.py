@@ -10,6 +10,7 @@ into this tree where they are caught, chained with ``from exc``; tools turn it i
     ├── AuthenticationError         no usable credentials, or they were refused (401, invalid_grant)
     ├── APIError                    Flight Control answered with an error Status (status_code, message)
     ├── APIConnectionError          no answer: connection refused or dropped, TLS failure, timeout
+    ├── InvalidRequest              arguments that cannot be answered as given (bad cursor, contradictions)
     ├── CommandRefused              run_command_on_device refused a command before it ran (policy)
     └── ConsoleError                the device console session failed (status_code when before upgrade)
 """
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigurationError",
     "ConsoleError",
     "FlightControlError",
+    "InvalidRequest",
 ]
 
 
@@ -51,6 +53,10 @@ class APIError(FlightControlError):
 
 class APIConnectionError(FlightControlError):
     """Flight Control could not be reached or did not answer in time (network, TLS, timeout)."""
+
+
+class InvalidRequest(FlightControlError):
+    """The arguments cannot be answered as given (bad cursor, contradictory options); says how to fix."""
 
 
 class CommandRefused(FlightControlError):

@@ -38,7 +38,8 @@ from fastmcp.server.http import create_sse_app, create_streamable_http_app
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
 from pydantic import Field
-from starlette.authentication import AuthCredentials, AuthenticationError, BaseUser
+from starlette.authentication import AuthCredentials, BaseUser
+from starlette.authentication import AuthenticationError as NotAuthenticated
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -49,7 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import config
 import rest_api
-from errors import APIConnectionError, ConfigurationError, FlightControlError
+from errors import APIConnectionError, AuthenticationError, ConfigurationError, FlightControlError
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -65,8 +66,12 @@ __all__ = [
     "PassThroughVerifier",
     "RateLimitMiddleware",
     "SharedSecretVerifier",
+    "TokenBuckets",
     "build_http_app",
+    "health_routes",
+    "passthrough_access_token",
     "serve_http",
+    "uvicorn_config",
     "verifier_for",
 ]
 
@@ -82,6 +87,9 @@ _KEEP_ALIVE_TIMEOUT = 5
 _GRACEFUL_SHUTDOWN_TIMEOUT = 10
 _MAX_HEADER_BYTES = 16 * 1024
 _RETRY_AFTER_UNAVAILABLE = "5"
+_REFUSED_TOKENS_PER_MINUTE = 30
+_READINESS_TTL = 5.0
+_AUTH_CONFIG_PATH = "/api/v1/auth/config"
 
 
 def _token_key(token: str) -> str:
@@ -93,15 +101,62 @@ def _json_error(message: str, status_code: int, headers: dict[str, str] | None =
     return JSONResponse({"error": message}, status_code=status_code, headers=headers)
 
 
+# --- per-key budgets -------------------------------------------------------------------------------
+
+
+class TokenBuckets:
+    """One token bucket per key: ``per_minute`` events, refilled continuously. Memory stays bounded:
+    keys whose bucket has refilled are forgotten (they would start full anyway)."""
+
+    _PRUNE_ABOVE = 10_000
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._capacity = float(per_minute)
+        self._refill_per_second = per_minute / 60.0
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``key`` may act again; 0 when it may act now (nothing is taken)."""
+        tokens = self._tokens(key, self._clock())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self._refill_per_second
+
+    def take(self, key: str) -> float:
+        """Take one token; 0 when granted, else the seconds until one is available."""
+        now = self._clock()
+        tokens = self._tokens(key, now)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self._refill_per_second
+        self._buckets[key] = (tokens - 1.0, now)
+        self._prune(now)
+        return 0.0
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, stamp = self._buckets.get(key, (self._capacity, now))
+        return min(self._capacity, tokens + (now - stamp) * self._refill_per_second)
+
+    def _prune(self, now: float) -> None:
+        if len(self._buckets) <= self._PRUNE_ABOVE:
+            return
+        full_after = self._capacity / self._refill_per_second
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
+
+
+def _retry_after(wait: float) -> str:
+    return str(max(1, math.ceil(wait)))
+
+
 # --- Flight Control probe -------------------------------------------------------------------------
 
 
 class FlightControlProbe:
-    """Asks Flight Control about a bearer token with ``GET /api/v1/auth/validate``.
+    """Asks Flight Control whether a bearer token is valid (``GET /api/v1/auth/validate``) and whether it
+    answers at all (``GET /api/v1/auth/config``, public).
 
-    One small call answers both questions this module has: "is this caller's token valid?" and
-    "does Flight Control answer (with our credentials)?". A client per call keeps it free of event-loop
-    ownership; the SSL context (shared, and honouring tls-server-name) is the expensive part.
+    A client per call keeps it free of event-loop ownership; the SSL context (shared, and honouring
+    tls-server-name) is the expensive part, and answers are cached by the callers.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -110,19 +165,26 @@ class FlightControlProbe:
                 "No Flight Control API URL is configured, so HTTP callers cannot be authenticated. "
                 "Set the API URL (environment or client.yaml) before serving over HTTP."
             )
-        self.url = settings.api_base_url.rstrip("/") + _VALIDATE_PATH
+        self._base = settings.api_base_url.rstrip("/")
+        self.url = self._base + _VALIDATE_PATH
         self._verify = settings.tls.ssl_context()
         self._timeout = settings.request_timeout
 
-    async def status_for(self, token: str | None) -> int:
-        """The HTTP status Flight Control gives this token (None: no Authorization header)."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async def status_for(self, token: str) -> int:
+        """The HTTP status Flight Control gives this bearer token at /auth/validate."""
+        return await self._get(self.url, {"Authorization": f"Bearer {token}"})
+
+    async def reachable(self) -> None:
+        """Raise APIConnectionError unless Flight Control answers its public /auth/config."""
+        await self._get(self._base + _AUTH_CONFIG_PATH, {})
+
+    async def _get(self, url: str, headers: dict[str, str]) -> int:
         try:
             async with httpx.AsyncClient(verify=self._verify, timeout=self._timeout) as client:
-                response = await client.get(self.url, headers=headers)
+                response = await client.get(url, headers=headers)
         except httpx.HTTPError as exc:
             raise APIConnectionError(
-                f"Flight Control at {self.url} did not answer ({type(exc).__name__}: {exc}). "
+                f"Flight Control at {url} did not answer ({type(exc).__name__}: {exc}). "
                 "Check the API URL, the network path and the TLS settings."
             ) from exc
         return response.status_code
@@ -167,19 +229,48 @@ def passthrough_access_token(token: str) -> AccessToken:
     )
 
 
-class _UnavailableBackend(BearerAuthBackend):
-    """BearerAuthBackend that turns "could not verify" into a 503 instead of a 500 or a false 401."""
+class _TooManyFailures(NotAuthenticated):
+    def __init__(self, wait: float) -> None:
+        super().__init__("too many refused bearer tokens")
+        self.wait = wait
+
+
+class _GuardedBackend(BearerAuthBackend):
+    """BearerAuthBackend with two guards.
+
+    "Could not verify" (Flight Control down) becomes a 503, not a 500 or a false 401. And each client
+    IP has a budget of refused tokens: spraying guesses (at a shared secret, or at Flight Control's own
+    /auth/validate, which Flight Control rate-limits per client, that is per this server) gets 429
+    without another check.
+    """
+
+    def __init__(self, verifier: _Verifier, failures_per_minute: int) -> None:
+        super().__init__(verifier)
+        self._verifier = verifier
+        self._failures = TokenBuckets(failures_per_minute)
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        if conn.url.path in HEALTH_PATHS:
+        authorization = conn.headers.get("authorization", "")
+        if conn.url.path in HEALTH_PATHS or not authorization.lower().startswith("bearer "):
             return None
+        client = "ip:" + (conn.client.host if conn.client else "unknown")
+        wait = self._failures.wait(client)
+        if wait > 0 and not self._verifier.known_good(authorization[7:]):
+            raise _TooManyFailures(wait)
         try:
-            return await super().authenticate(conn)  # type: ignore[no-any-return]
+            result: tuple[AuthCredentials, BaseUser] | None = await super().authenticate(conn)
         except TokenVerificationError as exc:
-            raise AuthenticationError(str(exc)) from exc
+            raise NotAuthenticated(str(exc)) from exc
+        if result is None:
+            self._failures.take(client)
+        return result
 
 
-def _verification_unavailable(conn: HTTPConnection, exc: Exception) -> Response:
+def _auth_failure(conn: HTTPConnection, exc: Exception) -> Response:
+    if isinstance(exc, _TooManyFailures):
+        retry_after = _retry_after(exc.wait)
+        message = f"Too many refused bearer tokens from this address; retry after {retry_after} seconds."
+        return _json_error(message, 429, {"Retry-After": retry_after})
     return _json_error(
         f"Could not verify the bearer token: {exc}", 503, {"Retry-After": _RETRY_AFTER_UNAVAILABLE}
     )
@@ -188,12 +279,18 @@ def _verification_unavailable(conn: HTTPConnection, exc: Exception) -> Response:
 class _Verifier(TokenVerifier):
     """Shared middleware wiring for this module's verifiers."""
 
+    refused_per_minute = _REFUSED_TOKENS_PER_MINUTE
+
+    def known_good(self, token: str) -> bool:
+        """True when the token is known valid without asking anyone (lets it past a spraying block)."""
+        return False
+
     def get_middleware(self) -> list[Middleware]:
         return [
             Middleware(
                 AuthenticationMiddleware,
-                backend=_UnavailableBackend(self),
-                on_error=_verification_unavailable,
+                backend=_GuardedBackend(self, self.refused_per_minute),
+                on_error=_auth_failure,
             ),
             Middleware(AuthContextMiddleware),
         ]
@@ -222,6 +319,10 @@ class PassThroughVerifier(_Verifier):
         self._max_entries = max_entries
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, AccessToken | None]] = OrderedDict()
+
+    def known_good(self, token: str) -> bool:
+        cached = self._cache.get(_token_key(token))
+        return cached is not None and cached[1] is not None and cached[0] > self._clock()
 
     async def verify_token(self, token: str) -> AccessToken | None:
         key = _token_key(token)
@@ -260,8 +361,11 @@ class SharedSecretVerifier(_Verifier):
         super().__init__()
         self._secret = secret.reveal().encode()
 
+    def known_good(self, token: str) -> bool:
+        return hmac.compare_digest(token.encode(), self._secret)
+
     async def verify_token(self, token: str) -> AccessToken | None:
-        if not hmac.compare_digest(token.encode(), self._secret):
+        if not self.known_good(token):
             return None
         return _CallerToken(
             token="shared-secret",  # the secret itself never travels further
@@ -298,55 +402,31 @@ async def _send(response: Response, scope: Scope, receive: Receive, send: Send) 
 
 
 class RateLimitMiddleware:
-    """A token bucket per caller: ``per_minute`` requests, refilled continuously; 429 when empty.
+    """``per_minute`` requests per caller; 429 with Retry-After beyond that.
 
     A caller is the hash of its Authorization header, else its IP address. Health probes are exempt.
     """
 
-    _PRUNE_ABOVE = 10_000
-
     def __init__(self, app: ASGIApp, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
-        self._capacity = float(per_minute)
-        self._refill_per_second = per_minute / 60.0
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets = TokenBuckets(per_minute, clock=clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._capacity <= 0 or scope["path"] in HEALTH_PATHS:
+        if scope["type"] != "http" or scope["path"] in HEALTH_PATHS:
             await self.app(scope, receive, send)
             return
-        wait = self._take(_caller_key(scope))
+        wait = self._buckets.take(_caller_key(scope))
         if wait <= 0:
             await self.app(scope, receive, send)
             return
-        retry_after = str(math.ceil(wait))
+        retry_after = _retry_after(wait)
         response = _json_error(
-            f"Rate limit exceeded: {int(self._capacity)} requests per minute per caller. "
+            f"Rate limit exceeded: {self._buckets.per_minute} requests per minute per caller. "
             f"Retry after {retry_after} seconds.",
             429,
             {"Retry-After": retry_after},
         )
         await _send(response, scope, receive, send)
-
-    def _take(self, key: str) -> float:
-        """Take one token; 0 when granted, else the seconds until one is available."""
-        now = self._clock()
-        tokens, stamp = self._buckets.get(key, (self._capacity, now))
-        tokens = min(self._capacity, tokens + (now - stamp) * self._refill_per_second)
-        if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            self._prune(now)
-            return 0.0
-        self._buckets[key] = (tokens, now)
-        return (1.0 - tokens) / self._refill_per_second
-
-    def _prune(self, now: float) -> None:
-        """Forget callers whose bucket has refilled: they would start full anyway."""
-        if len(self._buckets) <= self._PRUNE_ABOVE:
-            return
-        full_after = self._capacity / self._refill_per_second
-        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
 
 
 def _caller_key(scope: Scope) -> str:
@@ -444,30 +524,44 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 class _Readiness:
-    """Whether this server can do its job right now, in a sentence without secrets."""
+    """Whether this server can do its job right now, in a sentence without secrets.
+
+    Asked at most every few seconds whatever the probe rate, and never through /auth/validate, which
+    Flight Control rate-limits hard (20/hour per client when limits are on): pass-through callers need
+    that budget.
+    """
 
     def __init__(self, settings: Settings, services: Services, probe: FlightControlProbe) -> None:
         self._passthrough = settings.http.auth_mode == "passthrough"
         self._services = services
         self._probe = probe
+        self._lock = asyncio.Lock()
+        self._checked: tuple[float, str | None] | None = None
 
     async def problem(self) -> str | None:
+        async with self._lock:
+            now = time.monotonic()
+            if self._checked is None or now - self._checked[0] > _READINESS_TTL:
+                self._checked = (now, await self._check())
+            return self._checked[1]
+
+    async def _check(self) -> str | None:
         try:
             if self._passthrough:
-                await self._probe.status_for(None)  # any answer: reachable; callers bring tokens
-                return None
-            return await self._check_own_credentials()
+                await self._probe.reachable()  # callers bring their own tokens
+            else:
+                await self._check_own_credentials()
         except FlightControlError as exc:
-            return str(exc)
+            refused = isinstance(exc, AuthenticationError) or getattr(exc, "status_code", None) in (401, 403)
+            return f"Flight Control refused the configured credentials: {exc}" if refused else str(exc)
+        return None
 
-    async def _check_own_credentials(self) -> str | None:
-        tokens = self._services.tokens
-        if tokens is None:
-            return "No Flight Control credentials are configured (client.yaml or environment)."
-        status = await self._probe.status_for(await tokens.bearer())
-        if status == 200:
-            return None
-        return f"Flight Control refused the configured credentials (HTTP {status}); log in again."
+    async def _check_own_credentials(self) -> None:
+        if self._services.tokens is None:
+            raise AuthenticationError("no credentials are configured (client.yaml or environment).")
+        await self._services.api.get_path(
+            "VersionApi", "get_version_without_preload_content", self._services.tokens
+        )
 
 
 def health_routes(readiness: _Readiness) -> list[BaseRoute]:

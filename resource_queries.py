@@ -596,6 +596,8 @@ class FlightControlAPI:
             raise _connection_error(base, str(exc.reason or exc), tls=True) from exc
         except urllib3.exceptions.SSLError as exc:
             raise _connection_error(base, str(exc), tls=True) from exc
+        except urllib3.exceptions.NewConnectionError as exc:  # a TimeoutError subclass, but not a timeout
+            raise _connection_error(base, str(exc), tls=False) from exc
         except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
             raise APIConnectionError(
                 f"Flight Control at {base} did not answer within {timeout:g} s "

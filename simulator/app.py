@@ -669,7 +669,12 @@ async def sim_clock(request: Request) -> Response:
     state: SimulatorState = request.app.state.simulator
     if request.method == "POST":
         body = await _json_body(request)
-        state.clock.advance(float(body.get("advance", body.get("seconds", 0))))
+        unknown = set(body) - {"advance", "seconds"}
+        if unknown or len(body) != 1:
+            return JSON(
+                {"error": 'give exactly one of "advance" or "seconds" (seconds to move the clock)'}, 400
+            )
+        state.clock.advance(float(next(iter(body.values()))))
     return JSON({"now": state.clock.now(), "offset": state.clock.offset})
 
 

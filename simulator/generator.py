@@ -4,7 +4,7 @@ repositories and resource syncs.
 Everything is a function of ``(seed, index)`` and the anchor time, so the same seed gives the same
 fleet. Devices are kept as compact :class:`DeviceRecord` objects (what selectors, sorting and summaries
 need); :func:`render_device` rebuilds the full ``Device`` JSON on demand from the same seed. The first
-twelve devices take fixed profiles so that even a small fleet shows every status value.
+sixteen devices take fixed profiles so that even a small fleet shows every status value.
 """
 
 from __future__ import annotations
@@ -141,6 +141,10 @@ _WORKLOADS = (
     ),
 )
 
+_STANDALONE_APPS: tuple[dict[str, Any], ...] = (
+    {"name": "metrics-agent", "appType": "compose", "image": "quay.io/acme/metrics-agent-bundle:1.4"},
+    {"name": "log-forwarder", "appType": "container", "image": "quay.io/acme/log-forwarder:0.9.2"},
+)
 _AGENT_VERSIONS = ("v1.3.0", "v1.3.0", "v1.3.0", "v1.2.2", "v1.2.0")
 _SYSTEMD_UNITS = ("chronyd.service", "flightctl-agent.service")
 
@@ -387,7 +391,7 @@ def _fleet_doc(profile: FleetProfile, index: int, anchor: int) -> dict[str, Any]
 
 # ------------------------------------------------------------------------------------------ devices
 
-# The first twelve devices: every status value shows up even in a tiny fleet.
+# The first sixteen devices: every status value shows up even in a tiny fleet.
 # (summary, apps, updated, lifecycle, osMode, cpu, memory, disk, never seen, unowned)
 _FIXED: tuple[tuple[str, str, str, str, str | None, str, str, str, bool, bool], ...] = (
     ("Online", "Healthy", "UpToDate", "Enrolled", "image", "Healthy", "Healthy", "Healthy", False, False),
@@ -479,7 +483,18 @@ _FIXED: tuple[tuple[str, str, str, str, str | None, str, str, str, bool, bool], 
         False,
         True,
     ),
+    # Standalone devices whose applications show the rarer application states (_FIXED_APP_STATES).
+    ("Online", "Healthy", "UpToDate", "Enrolled", "image", "Healthy", "Healthy", "Healthy", False, True),
+    ("Online", "Degraded", "Updating", "Enrolled", "image", "Healthy", "Healthy", "Healthy", False, True),
+    ("Online", "Degraded", "Updating", "Enrolled", "package", "Healthy", "Healthy", "Healthy", False, True),
+    ("Degraded", "Degraded", "UpToDate", "Enrolled", "image", "Warning", "Healthy", "Healthy", False, True),
 )
+_FIXED_APP_STATES = {
+    12: ("Running", "Completed"),
+    13: ("Starting", "Running"),
+    14: ("Preparing", "Running"),
+    15: ("Stopping", "Stopped"),
+}
 
 
 def _device_record(seed: int, index: int, fleets: list[FleetProfile], anchor: int) -> DeviceRecord:
@@ -614,11 +629,19 @@ _LIFECYCLE_INFO = {
     "Unknown": "Device has not reported a lifecycle status yet.",
 }
 _APP_STATES = {
-    "Healthy": ("Running",),
-    "Degraded": ("Running", "Stopped"),
-    "Error": ("Error", "Running"),
-    "Unknown": ("Unknown",),
+    "Healthy": (("Running",), ("Running",), ("Running", "Completed")),
+    "Degraded": (("Running", "Stopped"), ("Starting", "Running"), ("Stopping", "Running")),
+    "Error": (("Error", "Running"),),
+    "Unknown": (("Unknown",),),
 }
+
+
+def _app_states(record: DeviceRecord) -> tuple[str, ...]:
+    """The state of each application (cycled over the device's applications)."""
+    if record.index in _FIXED_APP_STATES:
+        return _FIXED_APP_STATES[record.index]
+    choices = _APP_STATES[record.apps]
+    return choices[record.index % len(choices)]
 
 
 def _condition(kind: str, status: str, reason: str, message: str, when: str) -> dict[str, Any]:
@@ -648,13 +671,7 @@ def device_spec(record: DeviceRecord, fleets: list[FleetProfile]) -> dict[str, A
     else:
         spec["os"] = {"image": "quay.io/acme/standalone-os:9.6.2"}
         if record.apps != "NoApplications":
-            spec["applications"] = [
-                {
-                    "name": "metrics-agent",
-                    "appType": "compose",
-                    "image": "quay.io/acme/metrics-agent-bundle:1.4",
-                }
-            ]
+            spec["applications"] = [dict(app) for app in _STANDALONE_APPS]
     if record.lifecycle in ("Decommissioning", "Decommissioned"):
         spec["decommissioning"] = {"target": "Unenroll"}
     return spec
@@ -677,7 +694,7 @@ def render_device(record: DeviceRecord, ctx: GeneratedData, now: int) -> dict[st
     arch = "arm64" if "pi" in hw or "jetson" in hw else "amd64"
     applications = []
     if record.apps != "NoApplications":
-        states = _APP_STATES[record.apps]
+        states = _app_states(record)
         for position, app in enumerate(spec.get("applications", [])):
             state = states[position % len(states)]
             total = 1 if app["appType"] == "container" else 1 + rng.randrange(0, 3)
@@ -742,7 +759,13 @@ def render_device(record: DeviceRecord, ctx: GeneratedData, now: int) -> dict[st
                 "customInfo": {"siteContact": f"ops-{record.labels.get('site', 'hq')}@acme.example"},
             }
         )
-    integrity = "Unknown" if never else ("Verified" if rng.random() < 0.7 else "Unsupported")
+    draw = rng.random()
+    if never:
+        integrity = "Unknown"
+    elif record.index == 10 or draw < 0.01:
+        integrity = "Failed"
+    else:
+        integrity = "Verified" if draw < 0.7 else "Unsupported"
     status: dict[str, Any] = {
         "conditions": conditions,
         "systemInfo": system_info,

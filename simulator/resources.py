@@ -194,6 +194,10 @@ class Collection:
             self._dirty = False
         return self._keys, self._records
 
+    def sort(self) -> None:
+        """Sort now (list handlers run in worker threads; they should find the order ready)."""
+        self._sorted()
+
     def get(self, name: str) -> Any | None:
         return self._by_name.get(name)
 

@@ -204,6 +204,9 @@ class SimulatorState:
             from simulator.loader import load_files
 
             load_files(self, [Path(p) for p in load], DEFAULT_ORG)
+        for org in self.orgs.values():
+            for collection in org.collections.values():
+                collection.sort()
 
     # ------------------------------------------------------------------------------------ resources
 

@@ -124,6 +124,30 @@ async def test_rbac_denial_reaches_the_caller(served: ServedApp, sim: Simulated)
     assert not devices.is_error
 
 
+def validations(sim: Simulated) -> int:
+    """How many times Flight Control was asked to validate a token so far."""
+    return sum(1 for r in sim.sim.state.requests() if r["path"] == "/api/v1/auth/validate")
+
+
+def test_a_callers_token_is_validated_once_not_per_request(http: httpx.Client, sim: Simulated) -> None:
+    token = bearer(sim.token("operator"))
+    before = validations(sim)
+    answers = [http.get("/rest/v1/device-counts", headers=token).status_code for _ in range(4)]
+    assert answers == [200] * 4
+    assert validations(sim) - before == 1, "Flight Control rate-limits /auth/validate: ask once per token"
+
+
+async def test_pass_through_works_over_sse(sim: Simulated, environ: dict[str, str]) -> None:
+    with serve_in_thread(settings_from({**environ, "MCP_TRANSPORT": "sse"})) as app:
+        lab = sim.token("lab")
+        async with Client(app.url + "/sse", auth=lab) as client:
+            result = await client.call_tool("query_devices", {"limit": 1000, "fields": ["metadata.name"]})
+        async with httpx.AsyncClient(base_url=app.url, timeout=10) as http:
+            refused = await http.get("/sse")
+    assert {i["metadata"]["name"] for i in json.loads(text_of(result))["items"]} == sim.device_names(lab)
+    assert refused.status_code == 401
+
+
 # --- what is refused ------------------------------------------------------------------------------
 
 
@@ -180,6 +204,27 @@ def test_rate_limit_answers_429_per_caller(sim: Simulated, environ: dict[str, st
         other = http.get("/rest/v1/device-counts", headers=bearer(sim.token("operator")))
         assert other.status_code == 200, "another caller has its own budget"
         assert http.get("/healthz").status_code == 200, "health probes are never rate limited"
+
+
+def test_spraying_tokens_is_throttled_without_asking_flight_control(
+    sim: Simulated, environ: dict[str, str]
+) -> None:
+    good = bearer(sim.token("admin"))
+    with serve_in_thread(settings_from(environ)) as app, httpx.Client(base_url=app.url, timeout=30) as http:
+        assert http.get("/rest/v1/device-counts", headers=good).status_code == 200
+        before = validations(sim)
+        answers = [
+            http.get("/rest/v1/device-counts", headers=bearer(f"guess-{i}")).status_code for i in range(40)
+        ]
+        asked = validations(sim) - before
+        still_good = http.get("/rest/v1/device-counts", headers=good)
+        blocked = http.get("/rest/v1/device-counts", headers=bearer("guess-41"))
+    assert set(answers) == {401, 429}
+    assert answers.index(429) >= 20, "honest mistakes are not throttled"
+    assert asked < 40, "once throttled, guesses no longer reach Flight Control's /auth/validate"
+    assert still_good.status_code == 200, "a token already known good still gets in"
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) >= 1
 
 
 # --- health -----------------------------------------------------------------------------------------

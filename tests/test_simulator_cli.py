@@ -165,7 +165,7 @@ def test_load_examples(running: list[Running]) -> None:
     ]
     assert "444qgdhc7ht92g5k2mi9q926eld9nf25dvusrg9pqmkku75oqing" in names
     assert len(names) == 5
-    code, out, err = sim.stop()
+    code, _, err = sim.stop()
     assert code == 0
     assert "csr-waiting.yml" in err  # the one document with an apiVersion the server rejects is skipped
 

@@ -3,11 +3,14 @@ request log, over real sockets."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.parse
 from collections.abc import Iterator
 
 import httpx
 import pytest
+import websockets
 
 from simulator.harness import SimulatorServer
 from simulator.state import DEFAULT_ORG
@@ -145,3 +148,21 @@ def test_request_log(sim: SimulatorServer, client: httpx.Client) -> None:
     assert first["status"] == 200
     assert second["authorization_present"] is False
     assert second["org"] is None
+
+
+async def test_faults_apply_to_the_console_websocket(sim: SimulatorServer) -> None:
+    name = sim.state.pick_device(summary="Online", lifecycle="Enrolled")
+    query = urllib.parse.urlencode({"metadata": json.dumps({"command": {"command": "echo", "args": ["hi"]}})})
+    url = f"{sim.base_url.replace('http', 'ws', 1)}/ws/v1/devices/{name}/console?{query}"
+    headers = {"Authorization": f"Bearer {sim.issue_access_token('operator')}"}
+    sim.faults.rate_limit(1, retry_after=4)
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(url, additional_headers=headers, subprotocols=["v5.channel.k8s.io"])
+    assert refused.value.response.status_code == 429
+    assert refused.value.response.headers["Retry-After"] == "4"
+    sim.faults.drop(1)
+    with pytest.raises(websockets.InvalidMessage):
+        await websockets.connect(url, additional_headers=headers, subprotocols=["v5.channel.k8s.io"])
+    async with websockets.connect(url, additional_headers=headers, subprotocols=["v5.channel.k8s.io"]) as ws:
+        frames = [frame async for frame in ws]
+    assert frames[0] == b"\x01hi\n"

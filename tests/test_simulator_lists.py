@@ -112,7 +112,8 @@ def test_limit_zero_or_absent_means_1000(make_simulator: Any) -> None:
         ("-1", 'API Error: parameter "limit" in query has an error: number must be at least 0'),
         (
             "abc",
-            'API Error: parameter "limit" in query has an error: value abc: an invalid integer: invalid syntax',
+            'API Error: parameter "limit" in query has an error: '
+            "value abc: an invalid integer: invalid syntax",
         ),
     ],
 )
@@ -175,7 +176,7 @@ def test_events_newest_first_and_order_asc(
     newest = walk(simulator_client, simulator, "/api/v1/events", 9)
     oldest = walk(simulator_client, simulator, "/api/v1/events", 9, order="asc")
     times = [
-        simulator.state.org(DEFAULT_ORG).collections["events"].get(e["metadata"]["name"]).created
+        simulator.state.org(DEFAULT_ORG).collections["events"].get(e["metadata"]["name"]).created  # type: ignore[union-attr]
         for e in newest
     ]
     assert times == sorted(times, reverse=True)
@@ -190,7 +191,8 @@ def test_order_must_be_asc_or_desc(simulator_client: httpx.Client, simulator: Si
     response = get(simulator_client, simulator, "/api/v1/events", order="up")
     assert response.status_code == 400
     assert response.json()["message"] == (
-        'API Error: parameter "order" in query has an error: value is not one of the allowed values ["asc","desc"]'
+        'API Error: parameter "order" in query has an error: '
+        'value is not one of the allowed values ["asc","desc"]'
     )
 
 
@@ -297,7 +299,8 @@ def test_labels(simulator_client: httpx.Client, simulator: SimulatorServer) -> N
         ({}, 'API Error: parameter "kind" in query has an error: value is required but missing'),
         (
             {"kind": "Fleet"},
-            'API Error: parameter "kind" in query has an error: value is not one of the allowed values ["Device"]',
+            'API Error: parameter "kind" in query has an error: '
+            'value is not one of the allowed values ["Device"]',
         ),
     ],
 )
@@ -381,6 +384,20 @@ def test_every_status_value_is_generated(simulator: SimulatorServer) -> None:
         RESOURCE_STATUSES
     )
     assert {r.os_mode for r in records} == {"image", "package", None}
+    rendered = [simulator.state.render(DEFAULT_ORG, "devices", r) for r in records]
+    app_states = {a["status"] for d in rendered for a in d["status"]["applications"]}
+    assert app_states == {
+        "Preparing",
+        "Starting",
+        "Running",
+        "Error",
+        "Unknown",
+        "Completed",
+        "Stopped",
+        "Stopping",
+    }
+    integrity = {d["status"]["integrity"]["status"] for d in rendered}
+    assert integrity == {"Verified", "Failed", "Unknown", "Unsupported"}
     assert any(r.seen is None for r in records)
 
 
@@ -395,7 +412,8 @@ def test_same_seed_same_fleet() -> None:
     assert names != other.device_names()
     for name in names:
         first, second = one.find_device(DEFAULT_ORG, name), two.find_device(DEFAULT_ORG, name)
-        assert first is not None and second is not None
+        assert first is not None
+        assert second is not None
         if "lastSeen" not in json.dumps(first):
             first["status"]["conditions"] = second["status"]["conditions"] = []
             first["status"].get("integrity", {}).pop("lastVerified", None)

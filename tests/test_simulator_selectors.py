@@ -126,7 +126,8 @@ def test_field_exists_and_does_not_exist(simulator_client: httpx.Client, simulat
     unowned = list_names(simulator_client, simulator, fieldSelector="!metadata.owner")
     assert owned == expected(simulator, lambda r: r.owner is not None)
     assert unowned == expected(simulator, lambda r: r.owner is None)
-    assert owned and unowned
+    assert owned
+    assert unowned
 
 
 def test_field_contains_and_notcontains(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
@@ -165,7 +166,8 @@ def test_timestamp_comparisons(simulator_client: httpx.Client, simulator: Simula
     spaced = list_names(
         simulator_client,
         simulator,
-        fieldSelector="metadata.creationTimestamp >= 2024-01-01T00:00:00Z,metadata.creationTimestamp<2099-01-01T00:00:00Z",
+        fieldSelector="metadata.creationTimestamp >= 2024-01-01T00:00:00Z,"
+        "metadata.creationTimestamp<2099-01-01T00:00:00Z",
     )
     assert spaced == [r.name for r in records]
 
@@ -176,7 +178,9 @@ def test_bool_field(simulator_client: httpx.Client, simulator: SimulatorServer) 
     denied = list_names(simulator_client, simulator, path, fieldSelector="status.approval.approved==false")
     pending = list_names(simulator_client, simulator, path, fieldSelector="!status.approval.approved")
     everything = list_names(simulator_client, simulator, path)
-    assert approved and denied and pending
+    assert approved
+    assert denied
+    assert pending
     assert sorted(approved + denied + pending) == everything
     not_true = list_names(simulator_client, simulator, path, fieldSelector="status.approval.approved!=1")
     assert sorted(denied + pending) == not_true
@@ -263,12 +267,13 @@ def test_lastseen_is_not_selectable(simulator_client: httpx.Client, simulator: S
         (
             "metadata.name>abc",
             'failed to parse field selector: invalid field selector syntax: values[0]: Invalid value: "abc": '
-            "for 'Gt', 'Lt', 'Gte', and 'Lte' operators, the value must be a number or a valid time in RFC3339 "
-            "format",
+            "for 'Gt', 'Lt', 'Gte', and 'Lte' operators, the value must be a number or a valid time in "
+            "RFC3339 format",
         ),
         (
             "status.summary.status contains On",
-            'failed to parse field selector: failed to resolve operation for selector "status.summary.status": '
+            "failed to parse field selector: failed to resolve operation for selector "
+            '"status.summary.status": '
             'the operator "contains" is not supported for partial string matching when the field is of type '
             "JSONB with string casting",
         ),
@@ -288,7 +293,8 @@ def test_field_selector_errors(
 def test_bad_key_syntax(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
     message = error(simulator_client, simulator, fieldSelector="metadata.name@=x")
     assert message.startswith(
-        'failed to parse field selector: invalid field selector syntax: key: Invalid value: "metadata.name@": '
+        "failed to parse field selector: invalid field selector syntax: key: Invalid value: "
+        '"metadata.name@": '
         "name part must consist of alphanumeric characters"
     )
 
@@ -316,16 +322,19 @@ def test_bool_value_error(simulator_client: httpx.Client, simulator: SimulatorSe
         ),
         (
             "a=b,",
-            "failed to parse label selector: invalid label selector syntax: found '', expected: identifier after ','",
+            "failed to parse label selector: invalid label selector syntax: found '', "
+            "expected: identifier after ','",
         ),
         (
             "region contains x",
-            'failed to parse label selector: failed to resolve operation for key "region": unsupported operator '
+            'failed to parse label selector: failed to resolve operation for key "region": '
+            "unsupported operator "
             '"contains" for label selector',
         ),
         (
             "region>1",
-            'failed to parse label selector: failed to resolve operation for key "region": unsupported operator '
+            'failed to parse label selector: failed to resolve operation for key "region": '
+            "unsupported operator "
             '"gt" for label selector',
         ),
     ],

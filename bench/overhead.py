@@ -1,0 +1,134 @@
+"""Overhead: in-process tool-call latency with zero back-end latency, p50 and p99.
+
+The server is built in this process (``main.build_server``) and called through fastmcp's in-memory
+``Client(mcp)``, so no MCP transport is measured; the simulator runs in its own process with no added
+latency. The floor is the same API request sent directly with httpx; the server's own cost per call is
+the tool call minus that floor (p50 of the call minus p50 of the floor, likewise p99).
+
+    .venv/bin/python bench/overhead.py           # 1,000 devices, 300 calls per tool
+    .venv/bin/python bench/overhead.py --quick   # smoke run
+    .venv/bin/python bench/overhead.py --profile query_devices   # cProfile of that tool's calls
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import time
+from typing import Any
+
+import _common as common
+import httpx
+from fastmcp import Client
+
+TARGET_MS = 5.0
+
+# (label, tool, arguments, the API requests one call sends)
+CASES: list[tuple[str, str, dict[str, Any], list[str]]] = [
+    ("count_devices()", "count_devices", {}, ["/api/v1/devices?summaryOnly=true"]),
+    ("query_devices(limit=5)", "query_devices", {"limit": 5}, ["/api/v1/devices?limit=5"]),
+    ("query_devices() (50 items)", "query_devices", {}, ["/api/v1/devices?limit=50"]),
+]
+
+
+def _server(api_base_url: str) -> Any:
+    from config import load_settings
+    from main import build_server
+    from services import Services
+
+    settings = load_settings({}, common.server_env(api_base_url))
+    return build_server(settings, Services.from_settings(settings))
+
+
+async def _tool_latencies(
+    client: Client[Any], tool: str, arguments: dict[str, Any], calls: int, profile: cProfile.Profile | None
+) -> list[float]:
+    for _ in range(5):  # warm-up
+        await client.call_tool(tool, arguments)
+    out = []
+    if profile:
+        profile.enable()
+    for _ in range(calls):
+        began = time.perf_counter()
+        await client.call_tool(tool, arguments)
+        out.append(time.perf_counter() - began)
+    if profile:
+        profile.disable()
+    return out
+
+
+def _floor_latencies(sim: httpx.Client, paths: list[str], calls: int) -> list[float]:
+    headers = common.api_headers()
+
+    def once() -> None:
+        for path in paths:
+            response = sim.get(path, headers=headers)
+            response.raise_for_status()
+            response.json()
+
+    for _ in range(5):
+        once()
+    out = []
+    for _ in range(calls):
+        began = time.perf_counter()
+        once()
+        out.append(time.perf_counter() - began)
+    return out
+
+
+def _ms(values: list[float], pct: float) -> float:
+    return common.percentile(values, pct) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--calls", type=int, default=300, help="calls per tool (default 300)")
+    parser.add_argument("--profile", metavar="TOOL", help="cProfile the calls of this tool, print the top 25")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 100 devices, 20 calls")
+    args = parser.parse_args()
+    if args.quick:
+        args.devices, args.calls = 100, 20
+
+    print(f"machine: {common.machine()}")
+    rows = []
+    worst = 0.0
+    profile = cProfile.Profile() if args.profile else None
+    with common.simulator(args.devices, 0) as sim, httpx.Client(base_url=sim.url, timeout=30) as direct:
+        mcp = _server(sim.url)
+
+        async def run_all() -> list[tuple[str, list[float], list[float]]]:
+            out = []
+            async with Client(mcp) as client:
+                for label, tool, arguments, paths in CASES:
+                    prof = profile if tool == args.profile else None
+                    calls = await _tool_latencies(client, tool, arguments, args.calls, prof)
+                    floor = _floor_latencies(direct, paths, args.calls)
+                    out.append((label, calls, floor))
+            return out
+
+        results = asyncio.run(run_all())
+    for label, calls, floor in results:
+        own50 = _ms(calls, 50) - _ms(floor, 50)
+        own99 = _ms(calls, 99) - _ms(floor, 99)
+        worst = max(worst, own50)
+        rows.append(
+            [label, f"{_ms(calls, 50):.2f}", f"{_ms(calls, 99):.2f}", f"{_ms(floor, 50):.2f}",
+             f"{_ms(floor, 99):.2f}", f"{own50:.2f}", f"{own99:.2f}"]
+        )  # fmt: skip
+    print(f"in-memory Client(mcp); {args.devices} devices; back-end latency 0; {args.calls} calls per tool")
+    headers = ["tool call", "call p50 ms", "call p99 ms", "floor p50 ms", "floor p99 ms", "own p50 ms", "own p99 ms"]
+    print(common.table(headers, rows))
+    print(f"load average after: {common.load_average()}")
+    verdict = "met" if worst < TARGET_MS else "MISSED"
+    print(f"target: per-call overhead < {TARGET_MS:g} ms p50: worst {worst:.2f} ms ({verdict})")
+    if profile:
+        stats = pstats.Stats(profile)
+        stats.sort_stats("cumulative").print_stats(25)
+        stats.sort_stats("tottime").print_stats(15)
+
+
+if __name__ == "__main__":
+    main()
