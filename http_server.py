@@ -63,12 +63,14 @@ __all__ = [
     "PASSTHROUGH_CLAIM",
     "BodyLimitMiddleware",
     "FlightControlProbe",
+    "GracefulServer",
     "PassThroughVerifier",
     "RateLimitMiddleware",
     "SharedSecretVerifier",
     "TokenBuckets",
     "build_http_app",
     "health_routes",
+    "mcp_path",
     "passthrough_access_token",
     "serve_http",
     "uvicorn_config",
@@ -319,6 +321,7 @@ class PassThroughVerifier(_Verifier):
         self._max_entries = max_entries
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, AccessToken | None]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[AccessToken | None]] = {}
 
     def known_good(self, token: str) -> bool:
         cached = self._cache.get(_token_key(token))
@@ -326,12 +329,20 @@ class PassThroughVerifier(_Verifier):
 
     async def verify_token(self, token: str) -> AccessToken | None:
         key = _token_key(token)
-        now = self._clock()
         cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > self._clock():
             return cached[1]
+        # One question per token at a time: a client that opens with 16 parallel calls asks once.
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._ask_and_remember(key, token))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _ask_and_remember(self, key: str, token: str) -> AccessToken | None:
         result = await self._ask(token)
-        self._remember(key, result, now + (self._ttl if result else self._negative_ttl))
+        self._remember(key, result, self._clock() + (self._ttl if result else self._negative_ttl))
         return result
 
     async def _ask(self, token: str) -> AccessToken | None:
@@ -625,6 +636,11 @@ def _protector(verifier: TokenVerifier | None) -> Callable[[ASGIApp], ASGIApp]:
     return lambda app: _RestAuthMiddleware(app, verifier.required_scopes)
 
 
+def mcp_path(settings: Settings) -> str:
+    """Where MCP clients connect: /sse for sse, MCP_PATH for streamable-http."""
+    return _SSE_PATH if settings.transport == "sse" else settings.path
+
+
 def build_http_app(settings: Settings, mcp: FastMCP[Any], services: Services) -> ASGIApp:
     """The complete ASGI app for ``settings.transport`` (sse or streamable-http), every layer included."""
     config.check_http_exposure(settings)
@@ -681,7 +697,7 @@ def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
     )
 
 
-class _Server(uvicorn.Server):
+class GracefulServer(uvicorn.Server):
     """uvicorn, minus re-raising SIGTERM/SIGINT after a graceful shutdown.
 
     uvicorn re-raises the captured signal once it has shut down, which kills the process with 143
@@ -698,10 +714,13 @@ class _Server(uvicorn.Server):
             self._captured_signals.clear()
 
 
+_Server = GracefulServer  # the name bench/_serve_http.py imports
+
+
 async def serve_http(settings: Settings, mcp: FastMCP[Any], services: Services) -> None:
     """Serve ``mcp`` on ``settings.host:port`` until SIGTERM or SIGINT, then return after a clean shutdown."""
     app = build_http_app(settings, mcp, services)
-    server = _Server(uvicorn_config(settings, app))
+    server = GracefulServer(uvicorn_config(settings, app))
     scheme = "https" if settings.http.tls_cert else "http"
     logger.info(
         "Serving %s on %s://%s:%s%s (caller auth: %s, stateless: %s)",
@@ -709,7 +728,7 @@ async def serve_http(settings: Settings, mcp: FastMCP[Any], services: Services) 
         scheme,
         settings.host,
         settings.port,
-        settings.path,
+        mcp_path(settings),
         settings.http.auth_mode,
         settings.http.stateless,
     )

@@ -2,14 +2,15 @@
 
 Reports and scripts that do not speak MCP get the same queries with the same answers: each route
 validates its query string with the operation's own pydantic model and calls the operation's own
-handler, so a REST answer is byte-for-byte the tool's structured result. Paths:
+handler, so a REST answer is the same JSON text as the tool's answer. Paths:
 
-    /rest/v1/<operation>                  query_devices -> /rest/v1/devices (the "query_" verb is implied)
-    /rest/v1/<operation>/{name}           when the operation requires a ``name`` (one object)
-    /openapi.json                         the OpenAPI 3.1 document, also kept in docs/openapi.json
+    /rest/v1/<kind>                  query_<kind>: query_devices -> /rest/v1/devices
+    /rest/v1/<kind>/{name}           query_<kind> for one object by name
+    /rest/v1/<resource>              the other operations, named as resources (see _PATHS)
+    /openapi.json                    the OpenAPI 3.1 document, also kept in docs/openapi.json
 
-Errors are ``{"error": message}`` with a status that fits: 400 bad parameters, 401/403/404 as Flight
-Control said, 429 with Retry-After, 502 when Flight Control failed or could not be reached.
+Errors are ``{"error": message}`` with a status that fits: 400 bad parameters, 401/403/404/429 as Flight
+Control said, 502 when Flight Control failed or could not be reached, 500 for anything else.
 
 Regenerate docs/openapi.json and docs/rest-api.md with ``python rest_api.py``.
 """
@@ -173,18 +174,24 @@ _STATUS_BY_ERROR: tuple[tuple[type[FlightControlError], int], ...] = (
     (AuthenticationError, 401),
     (APIConnectionError, 502),
 )
-_PASSED_THROUGH = frozenset({400, 401, 403, 404})
+_PASSED_THROUGH = frozenset({400, 401, 403, 404, 429})
+
+
+def _status_of(exc: FlightControlError) -> int:
+    if isinstance(exc, APIError):
+        return exc.status_code if exc.status_code in _PASSED_THROUGH else 502
+    return next((code for cls, code in _STATUS_BY_ERROR if isinstance(exc, cls)), 500)
 
 
 def _failure_response(exc: FlightControlError) -> JSONResponse:
     """The HTTP face of the errors.py tree; Flight Control's own 4xx verdicts pass through."""
-    if isinstance(exc, APIError):
-        if exc.status_code == 429:
-            retry = str(max(1, round(exc.retry_after or 1)))
-            return _error(str(exc), 429, {"Retry-After": retry})
-        return _error(str(exc), exc.status_code if exc.status_code in _PASSED_THROUGH else 502)
-    status = next((code for cls, code in _STATUS_BY_ERROR if isinstance(exc, cls)), 500)
-    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
+    status = _status_of(exc)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if status == 429:
+        retry_after = exc.retry_after if isinstance(exc, APIError) else None
+        headers["Retry-After"] = str(max(1, round(retry_after or 1)))
     return _error(str(exc), status, headers)
 
 
@@ -204,6 +211,9 @@ def _handler_app(endpoint: RestEndpoint, services: Services) -> ASGIApp:
             result = await endpoint.operation.handler(services, tokens, params)
         except FlightControlError as exc:
             return _failure_response(exc)
+        except Exception:
+            logger.exception("REST %s failed unexpectedly", endpoint.operation_id)
+            return _error("Internal error; the server log has the details.", 500)
         return Response(dumps(result), media_type="application/json")
 
     return request_response(handle)
@@ -234,6 +244,7 @@ _RESPONSES: tuple[tuple[str, str], ...] = (
     ("413", "Request body too large."),
     ("429", "Too many requests from this caller; wait Retry-After seconds."),
     ("502", "Flight Control failed or could not be reached."),
+    ("500", "The server failed or is misconfigured; the message (and the server log) says what to fix."),
     ("503", "The bearer token could not be verified right now; retry shortly."),
 )
 

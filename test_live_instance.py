@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -281,6 +282,7 @@ async def run_checks(client: Client[Any], out: Any = sys.stdout) -> bool:
 async def _report(settings: Any) -> int:
     from main import build_server
 
+    logging.getLogger("fastmcp").setLevel(logging.CRITICAL)  # failures belong in the report, not on stderr
     sys.stdout.write(f"flightctl-mcp live checks against {settings.api_base_url} ({settings.auth.method})\n")
     async with Client(build_server(settings)) as client:
         passed = await run_checks(client)

@@ -27,9 +27,6 @@ TOKEN = "bench-static-token"  # a throwaway credential the simulator pre-issues 
 SERVE_HTTP = Path(__file__).resolve().parent / "_serve_http.py"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-if str(ROOT) not in sys.path:  # scripts run as `python bench/x.py`: make the project importable
-    sys.path.insert(0, str(ROOT))
-
 
 # --- the machine --------------------------------------------------------------------------------------
 
@@ -91,7 +88,7 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     """The median (0 for no values)."""
-    return statistics.median(values) if values else 0.0
+    return float(statistics.median(values)) if values else 0.0
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -164,7 +161,14 @@ def simulator(devices: int, latency_ms: float, seed: int = 1) -> Iterator[Proces
 def server_env(api_base_url: str, **extra: str) -> dict[str, str]:
     """Everything the MCP server needs, and nothing from the user's own configuration."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTMCP_", "MCP_", "OIDC_"))}
-    for name in ("API_BASE_URL", "ACCESS_TOKEN", "REFRESH_TOKEN", "CA_CERT_PATH", "ORG_ID", "CLIENT_CONFIG_PATH"):
+    for name in (
+        "API_BASE_URL",
+        "ACCESS_TOKEN",
+        "REFRESH_TOKEN",
+        "CA_CERT_PATH",
+        "ORG_ID",
+        "CLIENT_CONFIG_PATH",
+    ):
         env.pop(name, None)
     log_dir = tempfile.gettempdir()
     env.update(

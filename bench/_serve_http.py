@@ -15,7 +15,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.update(FASTMCP_SHOW_SERVER_BANNER="false", FASTMCP_CHECK_FOR_UPDATES="off", FASTMCP_LOG_ENABLED="false")
+os.environ.update(
+    FASTMCP_SHOW_SERVER_BANNER="false", FASTMCP_CHECK_FOR_UPDATES="off", FASTMCP_LOG_ENABLED="false"
+)
 
 
 async def _serve() -> None:
@@ -36,7 +38,7 @@ async def _serve() -> None:
     sock.bind(("127.0.0.1", 0))
     server = http_server._Server(http_server.uvicorn_config(settings, app))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not task.done():
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no event
         await asyncio.sleep(0.005)
     print(f"http://127.0.0.1:{sock.getsockname()[1]}{settings.path}", flush=True)
     await task

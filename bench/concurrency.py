@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import _common as common
 from fastmcp import Client
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import _common as common
 
 TOOL = "query_devices"
 
@@ -57,10 +62,8 @@ async def _worker(client: Client[Any], deadline: float, latencies: list[float], 
 
 async def _level(url: str, clients: int, seconds: float, warmup: int, pids: tuple[int, int]) -> Level:
     """Connect ``clients`` clients, warm each up, then measure for ``seconds``."""
-    connected = [Client(url, timeout=60) for _ in range(clients)]
-    for client in connected:
-        await client.__aenter__()
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        connected = [await stack.enter_async_context(Client(url, timeout=60)) for _ in range(clients)]
         for _ in range(warmup):
             await asyncio.gather(*(c.call_tool(TOOL, {}) for c in connected))
         latencies: list[float] = []
@@ -81,9 +84,6 @@ async def _level(url: str, clients: int, seconds: float, warmup: int, pids: tupl
             simulator_cpu=common.cpu_seconds(pids[1]) - sim_cpu,
             client_cpu=time.process_time() - own_cpu,
         )
-    finally:
-        for client in connected:
-            await client.__aexit__(None, None, None)
 
 
 def main() -> None:
@@ -102,7 +102,8 @@ def main() -> None:
     print(f"machine: {common.machine()}")
     with common.simulator(args.devices, args.latency_ms) as sim, common.mcp_http_server(sim.url) as server:
         results = [
-            asyncio.run(_level(server.url, n, args.seconds, args.warmup, (server.pid, sim.pid))) for n in levels
+            asyncio.run(_level(server.url, n, args.seconds, args.warmup, (server.pid, sim.pid)))
+            for n in levels
         ]
         peak = common.peak_rss_mib(server.pid)
     latency = args.latency_ms / 1000
@@ -119,7 +120,10 @@ def main() -> None:
                 f"{ideal:.0f}",
                 f"{r.throughput / ideal:.2f}" if latency else "n/a",
                 f"{r.throughput / single:.1f}x" if single else "n/a",
-                *(f"{common.percentile(r.latencies, p) * 1000:.0f}" if r.latencies else "n/a" for p in (50, 90, 99)),
+                *(
+                    f"{common.percentile(r.latencies, p) * 1000:.0f}" if r.latencies else "n/a"
+                    for p in (50, 90, 99)
+                ),
                 f"{r.server_cpu / r.seconds:.2f}",
                 f"{r.simulator_cpu / r.seconds:.2f}",
                 f"{r.client_cpu / r.seconds:.2f}",
@@ -130,7 +134,8 @@ def main() -> None:
         "p50 ms", "p90 ms", "p99 ms", "server cores", "simulator cores", "clients cores",
     ]  # fmt: skip
     print(
-        f"query_devices() over streamable-http; {args.devices} devices; back-end latency {args.latency_ms:g} ms; "
+        f"query_devices() over streamable-http; {args.devices} devices; "
+        f"back-end latency {args.latency_ms:g} ms; "
         f"{args.seconds:g} s per level; {os.cpu_count()} CPUs shared by server, simulator and clients"
     )
     print(common.table(headers, rows))

@@ -185,8 +185,8 @@ async def _admit(websocket: WebSocket, state: Any, name: str) -> tuple[dict[str,
     """Every check the server makes before it upgrades, in its order; raises ``_Denied``."""
     try:
         principal = state.authenticate(websocket.headers.get("authorization"))
-        state.authorize(principal, "devices/console", "get")
         org_id = state.resolve_org(principal, websocket.query_params.get("org_id") or None)
+        state.authorize(principal, "devices/console", "get")
         metadata = _parse_metadata(websocket.query_params.get("metadata"))
         device = state.find_device(org_id, name)
     except ApiFailure as failure:

@@ -139,6 +139,7 @@ def serve_in_thread(settings: Settings, **uvicorn_overrides: Any) -> Iterator[Se
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+        services.api.close()  # idle pooled connections would hold the simulator's shutdown
 
 
 def free_port() -> int:

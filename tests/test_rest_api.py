@@ -170,6 +170,19 @@ def test_errors_are_json_with_a_fitting_status(
     assert says in body["error"]
 
 
+def test_flight_control_rate_limit_reaches_the_caller_with_retry_after(
+    rest: httpx.Client, sim: Simulated
+) -> None:
+    sim.sim.faults.rate_limit(5, retry_after=60, path_prefix="/api/v1/devices")
+    try:
+        response = rest.get("/rest/v1/devices", params={"limit": 1}, headers=bearer(sim.token("admin")))
+    finally:
+        sim.sim.faults.clear()
+    assert response.status_code == 429, response.text
+    assert int(response.headers["retry-after"]) >= 1
+    assert "error" in response.json()
+
+
 def test_rest_needs_the_same_bearer_as_mcp(rest: httpx.Client) -> None:
     missing = rest.get("/rest/v1/devices")
     assert missing.status_code == 401

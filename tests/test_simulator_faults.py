@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from simulator.harness import SimulatorServer
 from simulator.state import DEFAULT_ORG
@@ -150,6 +151,9 @@ def test_request_log(sim: SimulatorServer, client: httpx.Client) -> None:
     assert second["org"] is None
 
 
+PROTOCOL = Subprotocol("v5.channel.k8s.io")
+
+
 async def test_faults_apply_to_the_console_websocket(sim: SimulatorServer) -> None:
     name = sim.state.pick_device(summary="Online", lifecycle="Enrolled")
     query = urllib.parse.urlencode({"metadata": json.dumps({"command": {"command": "echo", "args": ["hi"]}})})
@@ -157,12 +161,20 @@ async def test_faults_apply_to_the_console_websocket(sim: SimulatorServer) -> No
     headers = {"Authorization": f"Bearer {sim.issue_access_token('operator')}"}
     sim.faults.rate_limit(1, retry_after=4)
     with pytest.raises(websockets.InvalidStatus) as refused:
-        await websockets.connect(url, additional_headers=headers, subprotocols=["v5.channel.k8s.io"])
+        await websockets.connect(url, additional_headers=headers, subprotocols=[PROTOCOL])
     assert refused.value.response.status_code == 429
     assert refused.value.response.headers["Retry-After"] == "4"
     sim.faults.drop(1)
     with pytest.raises(websockets.InvalidMessage):
-        await websockets.connect(url, additional_headers=headers, subprotocols=["v5.channel.k8s.io"])
-    async with websockets.connect(url, additional_headers=headers, subprotocols=["v5.channel.k8s.io"]) as ws:
+        await websockets.connect(url, additional_headers=headers, subprotocols=[PROTOCOL])
+    async with websockets.connect(url, additional_headers=headers, subprotocols=[PROTOCOL]) as ws:
         frames = [frame async for frame in ws]
     assert frames[0] == b"\x01hi\n"
+
+
+def test_clock_control(sim: SimulatorServer, client: httpx.Client) -> None:
+    before = client.get("/_sim/clock").json()["offset"]
+    assert client.post("/_sim/clock", json={"advance": 30}).json()["offset"] == before + 30
+    wrong = client.post("/_sim/clock", json={"advance_seconds": 30})
+    assert wrong.status_code == 400
+    assert "advance" in wrong.json()["error"]

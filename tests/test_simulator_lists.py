@@ -477,3 +477,22 @@ def test_unimplemented_spec_paths_answer_501(
     unknown = get(simulator_client, simulator, "/api/v1/nothing-here")
     assert unknown.status_code == 404
     assert unknown.text == "404 page not found\n"
+
+
+def test_cve_id_is_validated(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    assert get(simulator_client, simulator, "/api/v1/devices", cveId="CVE-2024-12345").status_code == 200
+    response = get(simulator_client, simulator, "/api/v1/devices", cveId="not-a-cve")
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        'API Error: parameter "cveId" in query has an error: '
+        'string doesn\'t match the regular expression "^CVE-[0-9]{4}-[0-9]{4,}$"'
+    )
+
+
+def test_bool_parameters_are_validated(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    response = get(simulator_client, simulator, "/api/v1/devices", summaryOnly="yes")
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        'API Error: parameter "summaryOnly" in query has an error: '
+        "value yes: an invalid boolean: invalid syntax"
+    )
