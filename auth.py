@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import time
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -27,19 +28,25 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 
 from config import AuthSettings, Secret, Settings, TLSSettings
-from errors import AuthenticationError
+from errors import AuthenticationError, InvalidRequest
 
 __all__ = [
+    "ORG_HEADER",
     "PassThroughTokenSource",
     "RefreshingTokenSource",
     "StaticTokenSource",
     "TokenSource",
     "jwt_claims",
+    "organization_for",
     "token_source_for_request",
     "token_source_from_settings",
 ]
 
 log = logging.getLogger(__name__)
+
+#: Request header in which a pass-through HTTP caller names its Flight Control organization (a UUID).
+ORG_HEADER = "flightctl-org-id"
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 NO_CREDENTIALS = (
     "No Flight Control credentials are configured. Set REFRESH_TOKEN (with OIDC_TOKEN_URL) or "
@@ -98,11 +105,16 @@ def _jwt_expiry(token: str) -> float | None:
 
 
 class PassThroughTokenSource:
-    """The HTTP caller's own Flight Control token: used as it is, never refreshed, never stored."""
+    """The HTTP caller's own Flight Control token: used as it is, never refreshed, never stored.
 
-    def __init__(self, token: str) -> None:
+    ``organization`` is the caller's own choice (the ``Flightctl-Org-Id`` request header), never the
+    server's ORG_ID: without it Flight Control uses the caller's only organization, or says to pick one.
+    """
+
+    def __init__(self, token: str, organization: str | None = None) -> None:
         self._token = Secret(token)
         self._identity = _identity_of(token)
+        self.organization = organization
 
     @property
     def identity(self) -> str | None:
@@ -364,11 +376,25 @@ def _refreshing(auth: AuthSettings, timeout: float) -> RefreshingTokenSource:
 
 def token_source_for_request(default: TokenSource | None) -> TokenSource:
     """The caller's own token when the HTTP layer let a pass-through caller in, else the server's own."""
-    from fastmcp.server.dependencies import get_access_token
+    from fastmcp.server.dependencies import get_access_token, get_http_headers
 
     access = get_access_token()
     if access is not None and access.claims.get("flightctl_passthrough"):
-        return PassThroughTokenSource(access.token)
+        organization = get_http_headers(include={ORG_HEADER}).get(ORG_HEADER) or None
+        if organization is not None and not _UUID.fullmatch(organization):
+            raise InvalidRequest(
+                f"The {ORG_HEADER} header must be an organization UUID, not {organization[:60]!r}. "
+                "List your organizations with `flightctl get organizations`, or leave the header out to use "
+                "your only one."
+            )
+        return PassThroughTokenSource(access.token, organization)
     if default is None:
         raise AuthenticationError(NO_CREDENTIALS)
     return default
+
+
+def organization_for(tokens: object, configured: str | None) -> str | None:
+    """The org_id a call carries: a pass-through caller's own choice, else the configured ORG_ID."""
+    if isinstance(tokens, PassThroughTokenSource):
+        return tokens.organization
+    return configured

@@ -261,30 +261,34 @@ def _token_url(raw: str) -> str:
     return value
 
 
-def _int_between(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+_Number = TypeVar("_Number", int, float)
+
+
+def _between(
+    cast: Callable[[str], _Number], low: _Number, high: _Number, what: str
+) -> Callable[[str], _Number]:
+    """A parser for a number within bounds; the message says which numbers are valid."""
+    shown = "{:g}" if cast is float else "{}"
+    rule = f"valid values are {what} from {shown.format(low)} to {shown.format(high)}"
+
+    def parse(raw: str) -> _Number:
         try:
-            value = int(raw.strip())
+            value = cast(raw.strip())
         except ValueError:
-            raise ValueError(f"valid values are whole numbers from {low} to {high}") from None
+            raise ValueError(rule) from None
         if not low <= value <= high:
-            raise ValueError(f"valid values are whole numbers from {low} to {high}")
+            raise ValueError(rule)
         return value
 
     return parse
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    return _between(int, low, high, "whole numbers")
 
 
 def _float_between(low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            raise ValueError(f"valid values are numbers of seconds from {low:g} to {high:g}") from None
-        if not low <= value <= high:
-            raise ValueError(f"valid values are numbers of seconds from {low:g} to {high:g}")
-        return value
-
-    return parse
+    return _between(float, low, high, "numbers of seconds")
 
 
 def _choice(choices: tuple[str, ...], normalize: Callable[[str], str]) -> Callable[[str], str]:
@@ -496,7 +500,7 @@ MCP_ALLOWED_HOSTS = Option(
 )  # fmt: skip
 MCP_ALLOWED_ORIGINS = Option(
     "MCP_ALLOWED_ORIGINS", "--allowed-origins", None, _csv,
-    "Comma-separated Origin values accepted from browsers; empty: requests with an Origin are refused.",
+    "Comma-separated browser Origin values accepted besides same-origin and loopback ones; others get 403.",
     G_HTTP,
 )  # fmt: skip
 MCP_MAX_BODY_BYTES = Option(

@@ -37,6 +37,7 @@ from websockets.exceptions import (
 )
 from websockets.typing import Subprotocol
 
+from auth import organization_for
 from errors import ConsoleError
 
 if TYPE_CHECKING:
@@ -224,7 +225,8 @@ class ConsoleClient:
         if not argv or not argv[0]:
             raise ConsoleError("The command is empty; pass at least the program name.")
         started = time.monotonic()
-        url = console_url(self._api_base_url, device_name, argv, self._organization)
+        organization = organization_for(tokens, self._organization)
+        url = console_url(self._api_base_url, device_name, argv, organization)
         websocket = await self._open(url, device_name, tokens)
         stdout, stderr = _CappedBuffer(output_limit), _CappedBuffer(output_limit)
         try:

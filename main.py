@@ -171,7 +171,8 @@ def _add_prompts(mcp: FastMCP[Any]) -> None:
     def review_enrollment_requests() -> str:
         return (
             "Review pending Flight Control enrollment requests. Call query_enrollment_requests("
-            "field_selector='status.approval.approved=false') (follow next.arguments if more remain). "
+            "field_selector='status.approval.approved!=true') (pending requests have no approval yet, "
+            "which != matches; follow next.arguments if more remain). "
             "For each, note its name, age, requested labels and conditions. This server is read-only: "
             "recommend which to "
             "approve or reject and why, and give the `flightctl approve` commands for a human to run."
@@ -215,7 +216,10 @@ async def serve(settings: Settings) -> None:
         return
     import http_server
 
-    await http_server.serve_http(settings, mcp, services)
+    try:
+        await http_server.serve_http(settings, mcp, services)
+    finally:
+        services.api.close()
 
 
 if __name__ == "__main__":

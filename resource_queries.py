@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import anyio
 import urllib3
 
+from auth import organization_for
 from errors import APIConnectionError, APIError, AuthenticationError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 _log = logging.getLogger("flightctl_mcp.api")
+
+#: The org_id of the call running in this worker thread (read when flightctl-client builds the query).
+_call_organization = threading.local()
 
 API_VERSION = "v1beta1"
 MAX_PAGE_SIZE = 1000
@@ -292,7 +296,7 @@ KINDS: tuple[ResourceKind, ...] = (
         get_method="get_enrollment_request_without_preload_content",
         fields=(
             *_COMMON_FIELDS,
-            SelectableField("status.approval.approved", "boolean", "status.approval.approved=false"),
+            SelectableField("status.approval.approved", "boolean", "status.approval.approved!=true"),
             SelectableField("status.certificate", "string", "!status.certificate"),
         ),
         view=(
@@ -517,8 +521,11 @@ class FlightControlAPI:
         args = {k: v for k, v in query.items() if v is not None}
         timeout = float(self._settings.request_timeout)
 
+        organization = organization_for(tokens, self._settings.organization)
+
         def run(headers: dict[str, str]) -> Any:  # runs in a worker thread, client built there too
             operation = getattr(self._api(api_class), method)
+            _call_organization.value = organization
             return operation(**args, _headers=headers, _request_timeout=timeout)
 
         response = await self._with_auth(run, tokens)
@@ -630,7 +637,7 @@ class FlightControlAPI:
 
 
 def _build_api_client(settings: Settings) -> Any:
-    """One ApiClient for the process: host, TLS and pool from settings; org_id added to every query."""
+    """One ApiClient for the process: host, TLS and pool from settings; each call's org_id in its query."""
     from flightctl.api_client import ApiClient
     from flightctl.configuration import Configuration
 
@@ -641,10 +648,10 @@ def _build_api_client(settings: Settings) -> Any:
             "`flightctl login`."
         )
     conf = Configuration(host=settings.api_base_url.rstrip("/") + "/api/v1")
-    organization = settings.organization
 
     class _OrgApiClient(ApiClient):
         def param_serialize(self, *args: Any, **kwargs: Any) -> Any:
+            organization = getattr(_call_organization, "value", None)
             if organization:
                 query = kwargs.get("query_params")
                 kwargs["query_params"] = [*(query or []), ("org_id", organization)]

@@ -641,19 +641,21 @@ async def test_short_lived_tokens_are_refreshed_and_rotated_during_a_walk(
     the refresh token (the simulator rotates it), and the walk still returns every device once."""
     tokens = sim.state.issue_tokens("admin", access_ttl=2)
     env = env_only(sim, ca_file, tmp_path, refresh_token=tokens.refresh_token)
-    sim.faults.set_latency(200)
+    latency = 0.15  # 15 pages and two refreshes take at least 2.4 s: longer than one token lives
+    sim.faults.set_latency(latency * 1000)
     sim.state.clear_requests()
 
-    started = time.monotonic()
     async with in_memory(env) as client:
-        names, answers = await walk(client, "query_devices", {"limit": 3})
-    elapsed = time.monotonic() - started
+        names, answers = await walk(client, "query_devices", {"limit": 2})
+    refreshes = requests_to(sim, OIDC_TOKEN_PATH, "POST")
+    pages = requests_to(sim, "/api/v1/devices")
 
     assert names == truth(sim, ca_file, "devices")
-    assert len(answers) == 10
-    assert elapsed > 2.0, "the walk must outlive an access token for this test to mean anything"
-    refreshes = requests_to(sim, OIDC_TOKEN_PATH, "POST")
-    assert len(refreshes) >= 3, f"{len(refreshes)} refreshes in {elapsed:.1f} s with 2 s tokens"
+    assert len(answers) == 15
+    # the first token was issued at most latency + 2 s after its refresh request arrived
+    first_expiry = refreshes[0]["time"] + latency + 2
+    assert pages[-1]["time"] > first_expiry, "the walk must outlive the first token to mean anything"
+    assert len(refreshes) >= 2, f"{len(refreshes)} refresh(es) for a walk that outlived its token"
     assert all(r["status"] == 200 for r in refreshes), "a refresh was refused: a spent token was reused"
     assert refresh_token_is_spent(sim, ca_file, tokens.refresh_token) == "400 invalid_grant"
 

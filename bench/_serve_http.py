@@ -3,6 +3,7 @@
 The same stack as ``python main.py`` with ``MCP_TRANSPORT=streamable-http`` (settings from the
 environment, logging_setup, every http_server layer), except that it binds 127.0.0.1:0 itself, since
 MCP_PORT must be 1-65535, and prints ``http://127.0.0.1:<port><path>`` on stdout once listening.
+With ``BENCH_PROFILE=<file>`` the event-loop thread runs under cProfile, written to that file at exit.
 """
 
 from __future__ import annotations
@@ -44,5 +45,22 @@ async def _serve() -> None:
     await task
 
 
+def main() -> None:
+    """Serve until SIGTERM; with BENCH_PROFILE=<file>, cProfile the event-loop thread into that file."""
+    target = os.environ.get("BENCH_PROFILE")
+    if not target:
+        asyncio.run(_serve())
+        return
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        asyncio.run(_serve())
+    finally:
+        profile.disable()
+        profile.dump_stats(target)
+
+
 if __name__ == "__main__":
-    asyncio.run(_serve())
+    main()

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import pstats
 import sys
 import time
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4,16,64", help="comma-separated levels (default 1,4,16,64)")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured time per level (default 8)")
     parser.add_argument("--warmup", type=int, default=2, help="calls per client before measuring")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the server into FILE; print its top")
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 devices, 1 and 4 clients, 1 s")
     args = parser.parse_args()
     if args.quick:
@@ -100,7 +102,11 @@ def main() -> None:
     levels = [int(c) for c in args.clients.split(",")]
 
     print(f"machine: {common.machine()}")
-    with common.simulator(args.devices, args.latency_ms) as sim, common.mcp_http_server(sim.url) as server:
+    extra = {"BENCH_PROFILE": str(Path(args.profile).resolve())} if args.profile else {}
+    with (
+        common.simulator(args.devices, args.latency_ms) as sim,
+        common.mcp_http_server(sim.url, **extra) as server,
+    ):
         results = [
             asyncio.run(_level(server.url, n, args.seconds, args.warmup, (server.pid, sim.pid)))
             for n in levels
@@ -145,6 +151,10 @@ def main() -> None:
         speedup = by_clients[16].throughput / single
         verdict = "met" if speedup >= 12 else "MISSED"
         print(f"target: 16 clients >= 12x one client: {speedup:.1f}x ({verdict})")
+    if args.profile:
+        stats = pstats.Stats(args.profile)
+        stats.sort_stats("tottime").print_stats(20)
+        stats.sort_stats("cumulative").print_stats(30)
     if any(r.errors for r in results):
         raise SystemExit("some calls failed; see the errors column")
 

@@ -21,6 +21,7 @@ import httpx
 import pytest
 import trustme
 from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
 
 import http_server
 from config import HTTPSettings, Settings
@@ -114,6 +115,40 @@ async def test_each_caller_sees_what_their_own_token_allows(served: ServedApp, s
         "lab is in another organization: it must see its own devices, not the server's (admin) view"
     )
     assert not sim.device_names(admin) & sim.device_names(lab)
+
+
+async def test_pass_through_callers_choose_their_own_organization(sim: Simulated) -> None:
+    default_org, lab_org = "00000000-0000-0000-0000-000000000000", "7e3a4b52-1c1d-4a8e-9f0a-2b6c8d9e0f11"
+    environ = sim.environ(ACCESS_TOKEN=sim.token("admin"), ORG_ID=default_org)
+    lab, multi = sim.token("lab"), sim.token("multi")
+
+    async def names(token: str, headers: dict[str, str] | None = None) -> tuple[bool, str]:
+        transport = StreamableHttpTransport(served.mcp_url, headers=headers or {}, auth=token)
+        async with Client(transport) as client:
+            result = await client.call_tool("query_devices", {"limit": 1000}, raise_on_error=False)
+        return result.is_error, text_of(result)
+
+    with serve_in_thread(settings_from(environ)) as served:
+        failed, text = await names(lab)
+        assert not failed, "the server's ORG_ID (default org) must not be imposed on a lab caller: " + text
+        assert {i["metadata"]["name"] for i in json.loads(text)["items"]} == sim.device_names(lab)
+        failed, text = await names(multi)
+        assert failed
+        assert "multiple organizations" in text, "Flight Control's own advice reaches the caller"
+        failed, text = await names(multi, {"Flightctl-Org-Id": lab_org})
+        assert not failed, text
+        assert {i["metadata"]["name"] for i in json.loads(text)["items"]} == sim.device_names(lab)
+        failed, text = await names(lab, {"Flightctl-Org-Id": "not-a-uuid"})
+        assert failed
+        assert "must be an organization UUID" in text
+        rest = httpx.get(
+            served.url + "/rest/v1/devices",
+            params={"limit": 1000},
+            headers={**bearer(multi), "Flightctl-Org-Id": lab_org},
+            timeout=30,
+        )
+        assert rest.status_code == 200, rest.text
+        assert {i["metadata"]["name"] for i in rest.json()["items"]} == sim.device_names(lab)
 
 
 async def test_rbac_denial_reaches_the_caller(served: ServedApp, sim: Simulated) -> None:
