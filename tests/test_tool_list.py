@@ -41,14 +41,26 @@ def _snapshot_view(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: t[k] for k in keys if k in t} for t in tools]
 
 
-def test_tool_list_matches_the_checked_in_snapshot(tools: list[dict[str, Any]]) -> None:
-    current = json.dumps(_snapshot_view(tools), indent=2, sort_keys=True) + "\n"
+#: Each configuration whose tools/list is snapshotted: file name and the settings that produce it.
+SNAPSHOTS = {
+    "tool_list.json": Settings(),
+    "tool_list-commands-enabled.json": Settings(commands=CommandSettings(enabled=True)),
+}
+
+
+@pytest.mark.parametrize("snapshot_name", list(SNAPSHOTS))
+def test_tool_list_matches_the_checked_in_snapshot(snapshot_name: str) -> None:
+    snapshot = SNAPSHOT.parent / snapshot_name
+    current = json.dumps(
+        _snapshot_view(asyncio.run(_tools(SNAPSHOTS[snapshot_name]))), indent=2, sort_keys=True
+    )
+    current += "\n"
     if os.environ.get(UPDATE_ENV):
-        SNAPSHOT.parent.mkdir(exist_ok=True)
-        SNAPSHOT.write_text(current)
-    recorded = SNAPSHOT.read_text() if SNAPSHOT.exists() else ""
+        snapshot.parent.mkdir(exist_ok=True)
+        snapshot.write_text(current)
+    recorded = snapshot.read_text() if snapshot.exists() else ""
     assert current == recorded, (
-        f"tools/list changed from {SNAPSHOT.relative_to(ROOT)}. If the change is deliberate, re-run with "
+        f"tools/list changed from {snapshot.relative_to(ROOT)}. If the change is deliberate, re-run with "
         f"{UPDATE_ENV}=1 and review the diff."
     )
 
