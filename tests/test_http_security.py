@@ -123,12 +123,12 @@ async def test_pass_through_callers_choose_their_own_organization(sim: Simulated
     lab, multi = sim.token("lab"), sim.token("multi")
 
     async def names(token: str, headers: dict[str, str] | None = None) -> tuple[bool, str]:
-        transport = StreamableHttpTransport(served.mcp_url, headers=headers or {}, auth=token)
+        transport = StreamableHttpTransport(app.mcp_url, headers=headers or {}, auth=token)
         async with Client(transport) as client:
             result = await client.call_tool("query_devices", {"limit": 1000}, raise_on_error=False)
         return result.is_error, text_of(result)
 
-    with serve_in_thread(settings_from(environ)) as served:
+    with serve_in_thread(settings_from(environ)) as app:
         failed, text = await names(lab)
         assert not failed, "the server's ORG_ID (default org) must not be imposed on a lab caller: " + text
         assert {i["metadata"]["name"] for i in json.loads(text)["items"]} == sim.device_names(lab)
@@ -141,12 +141,12 @@ async def test_pass_through_callers_choose_their_own_organization(sim: Simulated
         failed, text = await names(lab, {"Flightctl-Org-Id": "not-a-uuid"})
         assert failed
         assert "must be an organization UUID" in text
-        rest = httpx.get(
-            served.url + "/rest/v1/devices",
-            params={"limit": 1000},
-            headers={**bearer(multi), "Flightctl-Org-Id": lab_org},
-            timeout=30,
-        )
+        async with httpx.AsyncClient(base_url=app.url, timeout=30) as http:
+            rest = await http.get(
+                "/rest/v1/devices",
+                params={"limit": 1000},
+                headers={**bearer(multi), "Flightctl-Org-Id": lab_org},
+            )
         assert rest.status_code == 200, rest.text
         assert {i["metadata"]["name"] for i in rest.json()["items"]} == sim.device_names(lab)
 
