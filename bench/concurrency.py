@@ -50,30 +50,34 @@ class Level:
         return self.calls / self.seconds if self.seconds else 0.0
 
 
-async def _worker(client: Client[Any], deadline: float, latencies: list[float], errors: list[int]) -> None:
+async def _worker(
+    client: Client[Any], arguments: dict[str, Any], deadline: float, latencies: list[float], errors: list[int]
+) -> None:
     """Call the tool back to back until the deadline (bounded: stops by itself)."""
     while time.perf_counter() < deadline:
         began = time.perf_counter()
-        result = await client.call_tool(TOOL, {}, raise_on_error=False)
+        result = await client.call_tool(TOOL, arguments, raise_on_error=False)
         if result.is_error:
             errors.append(1)
             continue
         latencies.append(time.perf_counter() - began)
 
 
-async def _level(url: str, clients: int, seconds: float, warmup: int, pids: tuple[int, int]) -> Level:
+async def _level(
+    url: str, arguments: dict[str, Any], clients: int, seconds: float, warmup: int, pids: tuple[int, int]
+) -> Level:
     """Connect ``clients`` clients, warm each up, then measure for ``seconds``."""
     async with contextlib.AsyncExitStack() as stack:
         connected = [await stack.enter_async_context(Client(url, timeout=60)) for _ in range(clients)]
         for _ in range(warmup):
-            await asyncio.gather(*(c.call_tool(TOOL, {}) for c in connected))
+            await asyncio.gather(*(c.call_tool(TOOL, arguments) for c in connected))
         latencies: list[float] = []
         errors: list[int] = []
         server_cpu, sim_cpu = common.cpu_seconds(pids[0]), common.cpu_seconds(pids[1])
         own_cpu = time.process_time()
         began = time.perf_counter()
         deadline = began + seconds
-        await asyncio.gather(*(_worker(c, deadline, latencies, errors) for c in connected))
+        await asyncio.gather(*(_worker(c, arguments, deadline, latencies, errors) for c in connected))
         elapsed = time.perf_counter() - began
         return Level(
             clients=clients,
@@ -94,12 +98,14 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4,16,64", help="comma-separated levels (default 1,4,16,64)")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured time per level (default 8)")
     parser.add_argument("--warmup", type=int, default=2, help="calls per client before measuring")
+    parser.add_argument("--limit", type=int, help="query_devices limit (default: the tool's default, 50)")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the server into FILE; print its top")
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 devices, 1 and 4 clients, 1 s")
     args = parser.parse_args()
     if args.quick:
         args.devices, args.clients, args.seconds, args.warmup = 100, "1,4", 1.0, 1
     levels = [int(c) for c in args.clients.split(",")]
+    arguments: dict[str, Any] = {"limit": args.limit} if args.limit else {}
 
     print(f"machine: {common.machine()}")
     extra = {"BENCH_PROFILE": str(Path(args.profile).resolve())} if args.profile else {}
@@ -108,7 +114,7 @@ def main() -> None:
         common.mcp_http_server(sim.url, **extra) as server,
     ):
         results = [
-            asyncio.run(_level(server.url, n, args.seconds, args.warmup, (server.pid, sim.pid)))
+            asyncio.run(_level(server.url, arguments, n, args.seconds, args.warmup, (server.pid, sim.pid)))
             for n in levels
         ]
         peak = common.peak_rss_mib(server.pid)
@@ -131,16 +137,19 @@ def main() -> None:
                     for p in (50, 90, 99)
                 ),
                 f"{r.server_cpu / r.seconds:.2f}",
+                f"{r.server_cpu / max(r.calls, 1) * 1000:.1f}",
                 f"{r.simulator_cpu / r.seconds:.2f}",
                 f"{r.client_cpu / r.seconds:.2f}",
             ]
         )
     headers = [
         "clients", "calls", "errors", "calls/s", "ideal/s", "of ideal", "vs 1 client",
-        "p50 ms", "p90 ms", "p99 ms", "server cores", "simulator cores", "clients cores",
+        "p50 ms", "p90 ms", "p99 ms", "server cores", "server CPU ms/call", "simulator cores",
+        "clients cores",
     ]  # fmt: skip
     print(
-        f"query_devices() over streamable-http; {args.devices} devices; "
+        f"query_devices({', '.join(f'{k}={v}' for k, v in arguments.items())}) over streamable-http; "
+        f"{args.devices} devices; "
         f"back-end latency {args.latency_ms:g} ms; "
         f"{args.seconds:g} s per level; {os.cpu_count()} CPUs shared by server, simulator and clients"
     )
@@ -151,7 +160,14 @@ def main() -> None:
         speedup = by_clients[16].throughput / single
         verdict = "met" if speedup >= 12 else "MISSED"
         print(f"target: 16 clients >= 12x one client: {speedup:.1f}x ({verdict})")
+    if single and results[0].calls and results[0].server_cpu > 0:
+        per_call = results[0].server_cpu / results[0].calls * 1000
+        print(
+            f"server CPU per call with one client: {per_call:.1f} ms, so one server process (one core, "
+            f"one GIL) tops out near {1000 / per_call:.0f} calls/s even with the whole core"
+        )
     if args.profile:
+        print("(figures above are inflated by cProfile; run without --profile for the real ones)")
         stats = pstats.Stats(args.profile)
         stats.sort_stats("tottime").print_stats(20)
         stats.sort_stats("cumulative").print_stats(30)
