@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from errors import InvalidRequest
@@ -68,7 +68,7 @@ def project(obj: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
 
 def _copy_path(dst: dict[str, Any], src: Any, parts: list[str]) -> None:
     key, rest = parts[0], parts[1:]
-    if not isinstance(src, Mapping) or key not in src:
+    if not isinstance(src, dict) or key not in src:  # dict, not Mapping: this runs per field per item
         return
     value = src[key]
     if not rest:
@@ -76,11 +76,11 @@ def _copy_path(dst: dict[str, Any], src: Any, parts: list[str]) -> None:
         return
     created = key not in dst
     if isinstance(value, list):
-        target = dst.setdefault(key, [{} if isinstance(v, Mapping) else v for v in value])
+        target = dst.setdefault(key, [{} if isinstance(v, dict) else v for v in value])
         for d, s in zip(target, value, strict=False):
             if isinstance(d, dict):
                 _copy_path(d, s, rest)
-    elif isinstance(value, Mapping):
+    elif isinstance(value, dict):
         target = dst.setdefault(key, {})
         if isinstance(target, dict):
             _copy_path(target, value, rest)
@@ -136,7 +136,7 @@ def _lookup(obj: Mapping[str, Any], path: str) -> str | None:
         return value or None
     current: Any = obj
     for part in path.split("."):
-        if not isinstance(current, Mapping):
+        if not isinstance(current, dict):
             return None
         current = current.get(part)
     return str(current) if isinstance(current, str | int) and str(current) else None
@@ -260,6 +260,7 @@ class _Collected:
     total: int | None
     stopped_by_budget: bool = False
     total_read: bool = False
+    sizes: list[int] = field(default_factory=list)  # encoded bytes of each item, plus its comma
 
 
 async def list_answer(
@@ -276,15 +277,23 @@ async def list_answer(
     )
     collected = await _collect(services, tokens, kind, query, start, budget - _ENVELOPE_RESERVE)
     answer = _list_envelope(kind, query, collected, qhash)
-    while _size(answer) > budget and len(collected.items) > 1:
+    while _answer_size(answer, collected) > budget and len(collected.items) > 1:
         collected.items.pop()
+        collected.sizes.pop()
         collected.after = collected.positions.pop()
         collected.stopped_by_budget = True
         answer = _list_envelope(kind, query, collected, qhash)
     return answer
 
 
+def _answer_size(answer: dict[str, Any], collected: _Collected) -> int:
+    """Bytes of the answer as sent: the envelope plus the item sizes measured once while collecting."""
+    envelope = _size({**answer, "items": []})
+    return envelope + sum(collected.sizes)
+
+
 _GUESSED_ITEM_BYTES = 400  # a compact device; corrected by measurement after the first page
+_MIN_ROOM_FRACTION = 4  # fetch another page only while at least 1/4 of the budget is still free
 
 
 def _page_size(position: _Position, wanted: int, room: int, item_bytes: int) -> int:
@@ -295,7 +304,8 @@ def _page_size(position: _Position, wanted: int, room: int, item_bytes: int) -> 
     """
     if position.offset and position.page_size > position.offset:
         return position.page_size
-    fit = max(1, room // max(item_bytes, 1))
+    # 10% slack: items vary in size, and a page that ends before the budget is never read twice.
+    fit = max(1, (room * 9 // 10) // max(item_bytes, 1))
     return max(1, min(position.offset + min(wanted, fit), MAX_PAGE_SIZE))
 
 
@@ -343,6 +353,7 @@ async def _collect(
                 return out
             out.items.append(item)
             out.positions.append(here)
+            out.sizes.append(size)
             used += size
             item_bytes = used // len(out.items)
         if not page.continue_token:
@@ -350,6 +361,11 @@ async def _collect(
         position = _Position(page.continue_token, 0, position.base + len(page.items), 0, item_bytes)
         if len(out.items) == query.limit:
             out.after = position
+            return out
+        if out.items and budget - used < budget // _MIN_ROOM_FRACTION:
+            # Another request for the last few items would cost a round trip per call: stop at the page
+            # boundary, so the next call starts on a fresh page instead of re-reading this one.
+            out.after, out.stopped_by_budget = position, True
             return out
 
 

@@ -27,7 +27,7 @@ Handler = Callable[["Services", BearerSource | None, Any], Awaitable[dict[str, A
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$"
 PATH_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_/-]+)*$"
-DEFAULT_LIMIT = 50
+DEFAULT_LIMIT = 40  # about what fits the default budget in the compact device view
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="Object name.")]
 Selector = Annotated[str, Field(min_length=1, max_length=2048)]
