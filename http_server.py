@@ -17,8 +17,6 @@ loopback binds only.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hashlib
 import hmac
@@ -50,6 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import config
 import rest_api
+from auth import jwt_claims
 from errors import APIConnectionError, AuthenticationError, ConfigurationError, FlightControlError
 
 if TYPE_CHECKING:
@@ -201,22 +200,9 @@ class _CallerToken(AccessToken):
     token: str = Field(repr=False)
 
 
-def _jwt_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, unverified (Flight Control has verified it); {} for opaque tokens."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    segment = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(segment))
-    except (ValueError, binascii.Error):
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
 def passthrough_access_token(token: str) -> AccessToken:
     """What fastmcp hands to tools for a pass-through caller; auth.py keys on PASSTHROUGH_CLAIM."""
-    payload = _jwt_claims(token)
+    payload = jwt_claims(token)
     claims: dict[str, Any] = {PASSTHROUGH_CLAIM: True}
     for name in ("sub", "preferred_username"):
         if isinstance(payload.get(name), str):
