@@ -396,7 +396,8 @@ API_BASE_URL = Option(
 )  # fmt: skip
 ORG_ID = Option(
     "ORG_ID", "--org-id", None, _uuid,
-    "Organization UUID sent as org_id (client.yaml: organization).", G_API,
+    "Organization UUID sent as org_id (client.yaml: organization); pass-through callers pick their own.",
+    G_API,
 )  # fmt: skip
 CLIENT_CONFIG_PATH = Option(
     "CLIENT_CONFIG_PATH", "--client-config", None, _path,
