@@ -41,6 +41,7 @@ COMMANDS = {
 EXIT_CONFIG = 2
 DEMO_DEVICES = 200
 DEMO_USER = "admin"
+DEMO_TOKEN_TTL = 7 * 24 * 3600  # a caller token printed for pass-through demos outlives any session
 #: What the demo serves unless a flag or the environment says otherwise.
 DEMO_DEFAULTS = {"MCP_TRANSPORT": "streamable-http", "MCP_HOST": "127.0.0.1", "MCP_PORT": "8000"}
 #: Settings the demo replaces with the simulator's, so a real session can never reach the simulator.
@@ -312,14 +313,22 @@ def _print_demo_help(settings: Settings, sim: Any, err: TextIO) -> None:
         err.write("Serving MCP over stdio. Claude Desktop (claude_desktop_config.json):\n")
         err.write(json.dumps({"mcpServers": {"flightctl-demo": desktop}}, indent=2) + "\n\n")
         return
-    url = f"http://{settings.host}:{settings.port}" + (
-        "/sse" if settings.transport == "sse" else settings.path
-    )
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{host}:{settings.port}" + ("/sse" if settings.transport == "sse" else settings.path)
     err.write(f"MCP endpoint ({settings.transport}): {url}\n\n")
+    auth = ""
+    if settings.http.auth_mode == "passthrough":
+        # Callers bring their own Flight Control token; here that is a token of the simulated one.
+        token = sim.issue_access_token(DEMO_USER, ttl=DEMO_TOKEN_TTL)
+        err.write("Pass-through mode: each caller sends its own Flight Control token. A simulator token:\n")
+        err.write(f"    {token}\n\n")
+        auth = f", auth={token!r}"
+    elif settings.http.auth_mode == "shared-secret":
+        auth = ", auth='<MCP_SHARED_SECRET>'"
     err.write("From Python (fastmcp):\n")
     err.write(
         "    import asyncio\n    from fastmcp import Client\n\n    async def main():\n"
-        f"        async with Client({url!r}) as client:\n"
+        f"        async with Client({url!r}{auth}) as client:\n"
         "            print(await client.call_tool('query_devices', {'limit': 5}))\n\n"
         "    asyncio.run(main())\n\n"
     )

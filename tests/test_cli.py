@@ -188,3 +188,53 @@ async def test_demo_serves_a_simulated_fleet_over_stdio(tmp_path: Path) -> None:
     assert "device" in text.lower()
     log_file = tmp_path / ".local/share/flightctl-mcp/flightctl-mcp.log"
     assert "Starting flightctl-mcp: transport=stdio" in log_file.read_text()
+
+
+def test_demo_in_pass_through_mode_prints_a_token_callers_can_use(tmp_path: Path) -> None:
+    """As in the container image (pass-through on 0.0.0.0): the printed simulator token gets answers."""
+    import asyncio
+    import socket
+    import time
+
+    import httpx
+    from fastmcp import Client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": os.environ.get("PATH", ""),
+        "MCP_AUTH_MODE": "passthrough",
+        "MCP_HOST": "0.0.0.0",
+        "MCP_PORT": str(port),
+    }
+    stderr = tmp_path / "stderr.txt"
+    heading = "A simulator token:"
+    with stderr.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, str(REPO_ROOT / "main.py"), "demo"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while heading not in stderr.read_text():
+            assert process.poll() is None, stderr.read_text()
+            assert time.monotonic() < deadline, "the demo printed no token in 30 s"
+            time.sleep(0.2)
+        lines = stderr.read_text().splitlines()
+        token = next(lines[i + 1] for i, line in enumerate(lines) if line.endswith(heading)).strip()
+        url = f"http://127.0.0.1:{port}/mcp"
+        assert httpx.post(url, json={}, timeout=10).status_code == 401, "no token, no answer"
+
+        async def count() -> str:
+            async with Client(url, auth=token, timeout=60) as client:
+                result = await client.call_tool("count_devices", {})
+            return str(result.content[0].text)
+
+        assert '"total":200' in asyncio.run(count())
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
