@@ -502,6 +502,40 @@ def test_live_instance_under_pytest_runs_when_asked_and_skips_with_a_reason(
         assert f"{len(CHECKS)} skipped" in result.stdout, result.stdout
 
 
+def test_live_instance_with_flag_but_no_configuration_skips_with_a_reason(tmp_path: Path) -> None:
+    """FLIGHTCTL_MCP_LIVE=1 in a HOME without client.yaml and without API_BASE_URL: nothing to check
+    against, so every live test skips saying so, and the script exits 2 with one line of reason."""
+    env = base_env(tmp_path / "home", FLIGHTCTL_MCP_LIVE="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "test_live_instance.py", "-q", "-rs", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert skipped, result.stdout
+    assert all("no Flight Control configured" in line for line in skipped), skipped
+    assert f"{len(CHECKS)} skipped" in result.stdout, result.stdout
+    assert "passed" not in result.stdout, result.stdout
+
+    script = subprocess.run(
+        [sys.executable, str(ROOT / "test_live_instance.py")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert script.returncode == 2, script.stdout + script.stderr
+    lines = script.stdout.splitlines()
+    assert len(lines) == 1, script.stdout
+    assert "no Flight Control configured" in lines[0], lines
+    assert "flightctl login" in lines[0] and "API_BASE_URL" in lines[0], lines
+
+
 # --- 3. configuration ---------------------------------------------------------------------------------
 
 CONFIG_SOURCES = ("environment only", "current client.yaml", "legacy client.yaml")
@@ -587,6 +621,12 @@ TLS_CASES: list[tuple[str, dict[str, str], dict[str, str] | None, bool]] = [
         {"INSECURE_SKIP_VERIFY": "true"},
         {"certificate-authority": "{wrong}"},
         False,
+    ),
+    (
+        "CA_CERT_PATH wins over INSECURE_SKIP_VERIFY",
+        {"CA_CERT_PATH": "{wrong}", "INSECURE_SKIP_VERIFY": "true"},
+        None,
+        True,
     ),
     ("wrong CA", {"CA_CERT_PATH": "{wrong}"}, None, True),
     ("system bundle", {}, None, True),
@@ -751,6 +791,40 @@ async def test_429_and_503_are_retried_then_given_up_with_a_clear_error(
 
 
 # --- 7. concurrency, stdout, the log file -------------------------------------------------------------
+
+
+async def test_custom_mcp_path_is_served(sim: SimulatorServer, ca_file: Path, tmp_path: Path) -> None:
+    """MCP_PATH=/custom: streamable-http answers there, and the default /mcp is not served."""
+    env = env_only(
+        sim,
+        ca_file,
+        tmp_path / "home",
+        MCP_TRANSPORT="streamable-http",
+        MCP_HOST="127.0.0.1",
+        MCP_PATH="/custom",
+    )
+    with http_main_py({"custom": env}, tmp_path) as urls:
+        base = urls["custom"]
+        async with Client(StreamableHttpTransport(base + "/custom"), timeout=30) as client:
+            answer = await answer_of(client, "query_devices", {"limit": 3})
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "probe", "version": "0"},
+            },
+        }
+        async with httpx.AsyncClient(timeout=10) as http:
+            default = await http.post(
+                base + "/mcp",
+                json=initialize,
+                headers={"Accept": "application/json, text/event-stream"},
+            )
+    assert [i["metadata"]["name"] for i in answer["items"]] == truth(sim, ca_file, "devices")[:3]
+    assert default.status_code == 404, (default.status_code, default.text[:300])
 
 
 async def test_sixteen_concurrent_calls_over_streamable_http_run_together(

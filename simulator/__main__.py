@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--write-client-config",
         metavar="PATH",
-        help="write a flightctl client.yaml pointing at this simulator with the pre-issued credentials",
+        help="write a flightctl client.yaml pointing at this simulator, logged in as --user (with the "
+        "pre-issued tokens when given, else freshly issued ones)",
     )
     add("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return parser
@@ -208,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         else None
     )
     refreshed = None
-    if args.refresh_token:
-        refreshed = state.issue_tokens(args.user, refresh_token=args.refresh_token)
+    if args.refresh_token or (args.write_client_config and not args.access_token):
+        # A client config is only useful with a login in it: without given tokens, log --user in.
+        refreshed = state.issue_tokens(args.user, refresh_token=args.refresh_token or None)
     if args.access_token:
         state.add_static_token(args.access_token, args.user, scopes)
     if args.write_client_config:
