@@ -42,6 +42,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
 from auth import token_source_for_request
+from config import EXACT_COMMAND_MARK
 from console import ConsoleClient, ConsoleResult
 from errors import CommandRefused, FlightControlError
 
@@ -98,6 +99,13 @@ def _shown(argv: Sequence[str]) -> str:
     return shlex.join(argv)
 
 
+def _permits(entry: Sequence[str], argv: Sequence[str]) -> bool:
+    """An allow-list entry is an argv prefix compared word by word; ending in a lone $, the exact argv."""
+    if entry and entry[-1] == EXACT_COMMAND_MARK:
+        return tuple(argv) == tuple(entry[:-1])
+    return tuple(argv[: len(entry)]) == tuple(entry)
+
+
 class CommandPolicy:
     """The checks before anything is sent; each refusal says what to do instead."""
 
@@ -148,7 +156,7 @@ class CommandPolicy:
 
     def check_allowed(self, argv: list[str]) -> None:
         prefixes = self._settings.allowed_prefixes
-        if not prefixes or any(tuple(argv[: len(prefix)]) == tuple(prefix) for prefix in prefixes):
+        if not prefixes or any(_permits(prefix, argv) for prefix in prefixes):
             return
         allowed = ", ".join(f"`{_shown(prefix)}`" for prefix in prefixes)
         raise CommandRefused(

@@ -333,8 +333,16 @@ def _url_path(raw: str) -> str:
     return value
 
 
+#: Last word of an allow-list entry that makes it an exact command rather than a prefix.
+EXACT_COMMAND_MARK = "$"
+
+
 def _allowlist(raw: str) -> tuple[tuple[str, ...], ...]:
-    """'journalctl -u flightctl-agent;df -h' -> (('journalctl', '-u', 'flightctl-agent'), ('df', '-h'))."""
+    """'journalctl -u flightctl-agent;df -h $' -> (('journalctl', '-u', 'flightctl-agent'),
+    ('df', '-h', '$')).
+
+    A list that is set but names no command is an error, never "allow everything".
+    """
     prefixes: list[tuple[str, ...]] = []
     for part in raw.split(";"):
         if not part.strip():
@@ -343,7 +351,11 @@ def _allowlist(raw: str) -> tuple[tuple[str, ...], ...]:
             words = tuple(shlex.split(part))
         except ValueError as exc:
             raise ValueError(f"each ';'-separated prefix must be shell-quoted correctly ({exc})") from None
+        if words in ((), (EXACT_COMMAND_MARK,)):
+            raise ValueError(f"the entry {part.strip()!r} names no command")
         prefixes.append(words)
+    if not prefixes:
+        raise ValueError("it names no command; leave it unset to allow any command, or list the allowed ones")
     return tuple(prefixes)
 
 
@@ -529,8 +541,8 @@ MCP_ENABLE_COMMANDS = _bool_option(
 )
 MCP_COMMAND_ALLOWLIST = Option(
     "MCP_COMMAND_ALLOWLIST", "--command-allowlist", None, _allowlist,
-    "Allowed command prefixes separated by ';', each split like a shell: "
-    "\"journalctl -u flightctl-agent;df -h\". Empty: any command.", G_CMD,
+    "Allowed command prefixes separated by ';', each split like a shell; an entry ending in a lone $ must "
+    "match exactly: \"journalctl -u flightctl-agent;df -h $\". Unset: any command.", G_CMD,
 )  # fmt: skip
 MCP_COMMAND_TIMEOUT = Option(
     "MCP_COMMAND_TIMEOUT", "--command-timeout", "30", _float_between(1, 3600),

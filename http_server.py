@@ -88,6 +88,7 @@ _KEEP_ALIVE_TIMEOUT = 5
 _GRACEFUL_SHUTDOWN_TIMEOUT = 10
 _MAX_HEADER_BYTES = 16 * 1024
 _RETRY_AFTER_UNAVAILABLE = "5"
+_THROTTLE_DEFAULT_SECONDS = 60.0  # when Flight Control answers 429 to a token check without Retry-After
 _REFUSED_TOKENS_PER_MINUTE = 30
 _READINESS_TTL = 5.0
 _AUTH_CONFIG_PATH = "/api/v1/auth/config"
@@ -106,17 +107,21 @@ def _json_error(message: str, status_code: int, headers: dict[str, str] | None =
 
 
 class TokenBuckets:
-    """One token bucket per key: ``per_minute`` events, refilled continuously. Memory stays bounded:
-    keys whose bucket has refilled are forgotten (they would start full anyway)."""
+    """One token bucket per key: ``per_minute`` events, refilled continuously.
 
-    _PRUNE_ABOVE = 10_000
+    Memory stays bounded in O(1) per event: keys are kept least recently used first and the oldest is
+    dropped beyond ``max_keys`` (a dropped bucket would mostly have refilled anyway).
+    """
 
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, per_minute: int, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 50_000
+    ) -> None:
         self.per_minute = per_minute
         self._capacity = float(per_minute)
         self._refill_per_second = per_minute / 60.0
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._max_keys = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def wait(self, key: str) -> float:
         """Seconds until ``key`` may act again; 0 when it may act now (nothing is taken)."""
@@ -127,22 +132,16 @@ class TokenBuckets:
         """Take one token; 0 when granted, else the seconds until one is available."""
         now = self._clock()
         tokens = self._tokens(key, now)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self._refill_per_second
-        self._buckets[key] = (tokens - 1.0, now)
-        self._prune(now)
-        return 0.0
+        granted = tokens >= 1.0
+        self._buckets[key] = (tokens - 1.0 if granted else tokens, now)
+        self._buckets.move_to_end(key)
+        if len(self._buckets) > self._max_keys:
+            self._buckets.popitem(last=False)
+        return 0.0 if granted else (1.0 - tokens) / self._refill_per_second
 
     def _tokens(self, key: str, now: float) -> float:
         tokens, stamp = self._buckets.get(key, (self._capacity, now))
         return min(self._capacity, tokens + (now - stamp) * self._refill_per_second)
-
-    def _prune(self, now: float) -> None:
-        if len(self._buckets) <= self._PRUNE_ABOVE:
-            return
-        full_after = self._capacity / self._refill_per_second
-        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
 
 
 def _retry_after(wait: float) -> str:
@@ -171,24 +170,38 @@ class FlightControlProbe:
         self._verify = settings.tls.ssl_context()
         self._timeout = settings.request_timeout
 
-    async def status_for(self, token: str) -> int:
-        """The HTTP status Flight Control gives this bearer token at /auth/validate."""
-        return await self._get(self.url, {"Authorization": f"Bearer {token}"})
+    async def status_for(self, token: str) -> tuple[int, float | None]:
+        """The HTTP status Flight Control gives this bearer token at /auth/validate, and its Retry-After."""
+        response = await self._get(self.url, {"Authorization": f"Bearer {token}"})
+        return response.status_code, _seconds(response.headers.get("retry-after"))
 
     async def reachable(self) -> None:
         """Raise APIConnectionError unless Flight Control answers its public /auth/config."""
         await self._get(self._base + _AUTH_CONFIG_PATH, {})
 
-    async def _get(self, url: str, headers: dict[str, str]) -> int:
+    async def _get(self, url: str, headers: dict[str, str]) -> httpx.Response:
         try:
-            async with httpx.AsyncClient(verify=self._verify, timeout=self._timeout) as client:
-                response = await client.get(url, headers=headers)
+            # trust_env=False: no proxy from the environment, exactly like every other call to Flight Control
+            async with httpx.AsyncClient(
+                verify=self._verify, timeout=self._timeout, trust_env=False
+            ) as client:
+                return await client.get(url, headers=headers)
         except httpx.HTTPError as exc:
+            # The URL goes to the log only: this text can reach unauthenticated callers.
+            logger.warning("Flight Control at %s did not answer: %s: %s", url, type(exc).__name__, exc)
             raise APIConnectionError(
-                f"Flight Control at {url} did not answer ({type(exc).__name__}: {exc}). "
-                "Check the API URL, the network path and the TLS settings."
+                f"Flight Control did not answer ({type(exc).__name__}). Check the API URL, the network path "
+                "and the TLS settings; the server log names the URL."
             ) from exc
-        return response.status_code
+
+
+def _seconds(value: str | None) -> float | None:
+    """A Retry-After in seconds (finite, capped at an hour), or None."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return min(seconds, 3600.0) if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
 # --- caller authentication ------------------------------------------------------------------------
@@ -207,14 +220,36 @@ def passthrough_access_token(token: str) -> AccessToken:
     for name in ("sub", "preferred_username"):
         if isinstance(payload.get(name), str):
             claims[name] = payload[name]
+    if isinstance(payload.get("iss"), str):
+        claims["iss"] = payload["iss"]
     exp = payload.get("exp")
+    # The MCP SDK ties a session to (client_id, iss, sub): make that unique per identity, and per token
+    # when the token says nothing about who it is (opaque tokens).
+    subject = claims.get("sub") or "token:" + _token_key(token)[:32]
     return _CallerToken(
         token=token,
-        client_id=claims.get("preferred_username") or claims.get("sub") or "flightctl-user",
+        client_id=claims.get("preferred_username") or subject,
+        subject=subject,
         scopes=[],
         expires_at=int(exp) if isinstance(exp, int | float) else None,
         claims=claims,
     )
+
+
+class _Throttled(TokenVerificationError):
+    """Flight Control refused to check more tokens for now (429 on /auth/validate)."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__("Flight Control is rate-limiting token checks")
+        self.wait = wait
+
+
+class _Unavailable(NotAuthenticated):
+    """The token could not be checked (Flight Control down or throttling); ``wait`` when it said so."""
+
+    def __init__(self, message: str, wait: float | None) -> None:
+        super().__init__(message)
+        self.wait = wait
 
 
 class _TooManyFailures(NotAuthenticated):
@@ -248,7 +283,7 @@ class _GuardedBackend(BearerAuthBackend):
         try:
             result: tuple[AuthCredentials, BaseUser] | None = await super().authenticate(conn)
         except TokenVerificationError as exc:
-            raise NotAuthenticated(str(exc)) from exc
+            raise _Unavailable(str(exc), exc.wait if isinstance(exc, _Throttled) else None) from exc
         if result is None:
             self._failures.take(client)
         return result
@@ -259,9 +294,9 @@ def _auth_failure(conn: HTTPConnection, exc: Exception) -> Response:
         retry_after = _retry_after(exc.wait)
         message = f"Too many refused bearer tokens from this address; retry after {retry_after} seconds."
         return _json_error(message, 429, {"Retry-After": retry_after})
-    return _json_error(
-        f"Could not verify the bearer token: {exc}", 503, {"Retry-After": _RETRY_AFTER_UNAVAILABLE}
-    )
+    wait = exc.wait if isinstance(exc, _Unavailable) else None
+    retry_after = _retry_after(wait) if wait else _RETRY_AFTER_UNAVAILABLE
+    return _json_error(f"Could not verify the bearer token: {exc}", 503, {"Retry-After": retry_after})
 
 
 class _Verifier(TokenVerifier):
@@ -308,6 +343,7 @@ class PassThroughVerifier(_Verifier):
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, AccessToken | None]] = OrderedDict()
         self._pending: dict[str, asyncio.Future[AccessToken | None]] = {}
+        self._throttled_until = 0.0
 
     def known_good(self, token: str) -> bool:
         cached = self._cache.get(_token_key(token))
@@ -332,16 +368,26 @@ class PassThroughVerifier(_Verifier):
         return result
 
     async def _ask(self, token: str) -> AccessToken | None:
+        exp = jwt_claims(token).get("exp")
+        if isinstance(exp, int | float) and exp < time.time():
+            return None  # an expired JWT is refused without spending Flight Control's validate budget
+        if self._clock() < self._throttled_until:
+            raise _Throttled(self._throttled_until - self._clock())
         try:
-            status = await self._probe.status_for(token)
+            status, retry_after = await self._probe.status_for(token)
         except APIConnectionError as exc:
             raise TokenVerificationError(str(exc)) from exc
         if status == 200:
             return passthrough_access_token(token)
         if status in (400, 401, 403):
             return None
+        if status == 429:
+            # Flight Control rate-limits /auth/validate: stop asking until it says we may again.
+            wait = retry_after if retry_after is not None else _THROTTLE_DEFAULT_SECONDS
+            self._throttled_until = self._clock() + wait
+            raise _Throttled(wait)
         raise TokenVerificationError(
-            f"Flight Control answered HTTP {status} to {self._probe.url}; try again shortly."
+            f"Flight Control answered HTTP {status} to the token check; try again shortly."
         )
 
     def _remember(self, key: str, result: AccessToken | None, until: float) -> None:
@@ -427,9 +473,10 @@ class RateLimitMiddleware:
 
 
 def _caller_key(scope: Scope) -> str:
-    authorization = Headers(scope=scope).get("authorization")
-    if authorization:
-        return "token:" + _token_key(authorization)
+    """The caller's bearer token (however the scheme is spelled), else its IP address."""
+    scheme, _, token = Headers(scope=scope).get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return "token:" + _token_key(token.strip())
     client = scope.get("client")
     return "ip:" + (client[0] if client else "unknown")
 

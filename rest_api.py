@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, request_response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from answers import dumps
 from auth import token_source_for_request
@@ -228,9 +228,19 @@ def rest_routes(services: Services, protect: Callable[[ASGIApp], ASGIApp]) -> li
 
     routes: list[BaseRoute] = [Route(OPENAPI_PATH, openapi, methods=["GET"])]
     for endpoint in endpoints():
-        app = protect(_handler_app(endpoint, services))
+        app = _Served(protect(_handler_app(endpoint, services)))
         routes.append(Route(endpoint.path, app, methods=["GET"], name=endpoint.operation_id))
     return routes
+
+
+class _Served:
+    """An ASGI app as a Route endpoint: Route would wrap a plain function again as a request handler."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
 
 
 # --- OpenAPI --------------------------------------------------------------------------------------

@@ -533,7 +533,8 @@ def test_live_instance_with_flag_but_no_configuration_skips_with_a_reason(tmp_pa
     lines = script.stdout.splitlines()
     assert len(lines) == 1, script.stdout
     assert "no Flight Control configured" in lines[0], lines
-    assert "flightctl login" in lines[0] and "API_BASE_URL" in lines[0], lines
+    assert "flightctl login" in lines[0], lines
+    assert "API_BASE_URL" in lines[0], lines
 
 
 # --- 3. configuration ---------------------------------------------------------------------------------

@@ -13,13 +13,14 @@ import trustme
 from fastmcp import Client
 
 from answers import dumps
-from resource_queries import KINDS, KINDS_BY_NAME
+from resource_queries import KINDS, KINDS_BY_NAME, ResourceKind
 from simulator.harness import SimulatorServer
 from tests.query_support import call, client_for, error_of, https_simulator, names, page_all, services_for
 
 pytestmark = pytest.mark.slow
 FLEET_SIZE = 5000
 BUDGET_TOKENS = 10_000  # the default; every answer must fit in budget * 4 bytes
+DEVICE = "<a device>"  # stands for a real device name in parametrizations (names come from the simulator)
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +70,16 @@ def test_cursor_paging_visits_every_device_exactly_once(
         ("query_devices", {"limit": 1000, "fields": ["status", "spec"]}),
         ("count_devices", {}),
         ("list_device_labels", {}),
+        ("get_device_rendered_config", {"name": DEVICE}),
+        ("query_devices", {"name": DEVICE, "full": True}),
     ],
     ids=lambda v: v if isinstance(v, str) else ",".join(f"{k}={v[k]}" for k in sorted(v)),
 )
 async def test_every_answer_fits_the_budget_and_says_how_to_continue(
-    client: Client[Any], tool: str, arguments: dict[str, Any]
+    client: Client[Any], all_devices: list[dict[str, Any]], tool: str, arguments: dict[str, Any]
 ) -> None:
+    if arguments.get("name") == DEVICE:
+        arguments = {**arguments, "name": all_devices[0]["metadata"]["name"]}
     size = await _raw_size(client, tool, arguments)
     assert size <= BUDGET_TOKENS * 4, f"{tool} answered {size} bytes"
     answer = await call(client, tool, arguments)
@@ -96,6 +101,37 @@ async def test_full_objects_page_completely_within_the_budget(client: Client[Any
         seen += names(answer["items"])
         args = answer["next"]["arguments"] if "next" in answer else None
     assert len(seen) == len(set(seen)) == expected > 0
+
+
+async def test_an_object_larger_than_the_budget_is_named_not_dropped(
+    sim: tuple[SimulatorServer, trustme.CA],
+) -> None:
+    """A budget of 500 tokens cannot hold one whole device: each is listed as a stand-in that names it and
+    says how to get parts of it, every answer stays within the budget, and the cursor still visits every
+    device of the selection once."""
+    budget = 500
+    async with client_for(services_for(*sim, response_token_budget=budget)) as small:
+        fleet = (await call(small, "query_fleets", {"limit": 1}))["items"][0]["metadata"]["name"]
+        selector = f"metadata.owner=Fleet/{fleet}"
+        expected = (await call(small, "count_devices", {"field_selector": selector}))["total"]
+        args: dict[str, Any] | None = {"field_selector": selector, "full": True, "limit": 1000}
+        seen: list[str] = []
+        calls = 0
+        while args is not None and calls < 2 * expected + 2:
+            size = await _raw_size(small, "query_devices", args)
+            assert size <= budget * 4, f"an answer of {size} bytes over a budget of {budget * 4}"
+            answer = await call(small, "query_devices", args)
+            calls += 1
+            assert answer["items"], answer
+            for item in answer["items"]:
+                name = item["metadata"]["name"]
+                assert f"query_devices(name='{name}', fields=[...])" in item["omitted"], item
+                assert str(budget) in item["omitted"], item
+            seen += names(answer["items"])
+            args = answer["next"]["arguments"] if "next" in answer else None
+    assert args is None, f"still paging after {calls} calls"
+    assert len(seen) == len(set(seen)) == expected > 1
+    assert calls > 1
 
 
 async def test_counts_equal_what_listing_everything_gives(
@@ -268,22 +304,46 @@ async def test_labels_are_discovered_and_each_pair_selects_devices(client: Clien
     assert counted["total"] > 0
 
 
-async def test_single_device_resource_matches_the_tool(
-    client: Client[Any], all_devices: list[dict[str, Any]]
-) -> None:
-    name = all_devices[0]["metadata"]["name"]
-    contents = await client.read_resource(f"flightctl://devices/{name}")
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
+async def test_each_kind_resource_matches_its_tool(client: Client[Any], kind: ResourceKind) -> None:
+    name = (await call(client, kind.tool, {"limit": 1}))["items"][0]["metadata"]["name"]
+    contents = await client.read_resource(f"flightctl://{kind.name}/{name}")
+    assert len(contents) == 1
     from_resource = json.loads(contents[0].text)  # type: ignore[union-attr]
-    from_tool = await call(client, "query_devices", {"name": name})
-    from_resource["item"].pop("lastSeen")
-    from_tool["item"].pop("lastSeen")
+    from_tool = await call(client, kind.tool, {"name": name})
+    assert from_tool["item"]["metadata"]["name"] == name
+    for answer in (from_resource, from_tool):
+        answer["item"].pop("lastSeen", None)  # the simulator advances it between the two reads
     assert from_resource == from_tool
 
 
-async def test_prompts_name_only_tools_that_exist(client: Client[Any]) -> None:
+_CALL = re.compile(r"\b([a-z]+(?:_[a-z]+)+)\(([^()]*)\)")
+_TOOL_NAME = re.compile(r"\b((?:query|count|list|get|run)_[a-z_]+)\b")
+
+
+@pytest.mark.parametrize(
+    "prompt", ["troubleshoot_device", "fleet_health_report", "review_enrollment_requests"]
+)
+async def test_every_prompt_names_only_existing_tools(
+    client: Client[Any], all_devices: list[dict[str, Any]], prompt: str
+) -> None:
+    """Every tool a prompt names exists, and every call it spells out answers on a real fleet."""
+    owned = next(d for d in all_devices if d["metadata"].get("owner", "").startswith("Fleet/"))
+    arguments = {
+        "troubleshoot_device": {"device": owned["metadata"]["name"]},
+        "fleet_health_report": {"fleet": owned["metadata"]["owner"].removeprefix("Fleet/")},
+        "review_enrollment_requests": {},
+    }[prompt]
+    prompts = {p.name for p in await client.list_prompts()}
+    assert prompt in prompts
     tools = {t.name for t in await client.list_tools()}
-    prompt = await client.get_prompt("fleet_health_report", {"fleet": "pos-eu-west-1"})
-    text = prompt.messages[0].content.text  # type: ignore[union-attr]
-    called = set(re.findall(r"\b([a-z_]+)\(", text))
-    assert called
-    assert called <= tools
+    result = await client.get_prompt(prompt, arguments)
+    text = " ".join(m.content.text for m in result.messages)  # type: ignore[union-attr]
+    calls = _CALL.findall(text)
+    named = {tool for tool, _ in calls} | set(_TOOL_NAME.findall(text))
+    assert calls, text
+    assert named <= tools, named - tools
+    for tool, spelled in calls:
+        call_arguments = dict(re.findall(r"(\w+)='([^']*)'", spelled))
+        outcome = await client.call_tool(tool, call_arguments, raise_on_error=False)
+        assert not outcome.is_error, (tool, call_arguments, outcome.content)

@@ -167,7 +167,7 @@ async def test_megabytes_are_cut_at_the_cap_with_a_marker(sim: ConsoleSimulator)
 
 # --- refused by policy: nothing reaches the device --------------------------------------------------------
 
-ALLOWED = (("df", "-h"), ("journalctl", "-u", "flightctl-agent"))
+ALLOWED = (("df", "-h"), ("journalctl", "-u", "flightctl-agent"), ("uptime", "$"))
 
 
 @pytest.mark.parametrize(
@@ -177,6 +177,7 @@ ALLOWED = (("df", "-h"), ("journalctl", "-u", "flightctl-agent"))
             {"command": ["rm", "-rf", "/"]},
             "Commands must start with one of: `df -h`, `journalctl -u flightctl-agent`",
         ),
+        ({"command": ["uptime", "-p"]}, "`uptime -p` is not allowed"),
         ({"command": ["df"]}, "`df` is not allowed"),
         ({"command": ["journalctl", "-u", "sshd"]}, "`journalctl -u sshd` is not allowed"),
         ({"command": "echo 'unbalanced"}, "could not be split"),

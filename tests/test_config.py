@@ -256,6 +256,15 @@ def test_lists_and_allowlist_are_split(env: dict[str, str]) -> None:
     assert settings.http.auth_mode == "shared-secret"
 
 
+@pytest.mark.parametrize("allowlist", [" ; ", ";", "$", "df -h;$"])
+def test_an_allowlist_that_names_no_command_is_refused_not_read_as_allow_all(
+    env: dict[str, str], allowlist: str
+) -> None:
+    env |= {"MCP_COMMAND_ALLOWLIST": allowlist, "MCP_ENABLE_COMMANDS": "true"}
+    with pytest.raises(ConfigurationError, match="MCP_COMMAND_ALLOWLIST"):
+        load_settings({}, env)
+
+
 def test_secrets_never_show_in_repr(env: dict[str, str], home: Path) -> None:
     write_client_yaml(home, current_client_yaml())
     env |= {"MCP_SHARED_SECRET": "shared-s3cret"}

@@ -242,6 +242,44 @@ def test_rate_limit_answers_429_per_caller(sim: Simulated, environ: dict[str, st
         other = http.get("/rest/v1/device-counts", headers=bearer(sim.token("operator")))
         assert other.status_code == 200, "another caller has its own budget"
         assert http.get("/healthz").status_code == 200, "health probes are never rate limited"
+        token = greedy["Authorization"].removeprefix("Bearer ")
+        for scheme in ("bearer", "BEARER", "BeArEr"):
+            respelled = http.get("/rest/v1/device-counts", headers={"Authorization": f"{scheme}  {token}"})
+            assert respelled.status_code == 429, "spelling the scheme differently is the same caller"
+
+
+def test_flight_control_throttling_token_checks_is_passed_on_not_hammered(sim: Simulated) -> None:
+    environ = sim.environ(ACCESS_TOKEN=sim.token("admin"))
+    with (
+        serve_in_thread(settings_from(environ)) as app,
+        httpx.Client(base_url=app.url, timeout=30) as http,
+    ):
+        sim.sim.faults.rate_limit(1, retry_after=120, path_prefix="/api/v1/auth/validate")
+        first = http.get("/rest/v1/device-counts", headers=bearer(sim.token("viewer")))
+        assert first.status_code == 503
+        assert first.headers["retry-after"] == "120", "Flight Control's own Retry-After is passed on"
+        before = validations(sim)
+        second = http.get("/rest/v1/device-counts", headers=bearer(sim.token("operator")))
+        assert second.status_code == 503
+        assert validations(sim) == before, "no token check is sent while Flight Control throttles them"
+
+
+def test_an_expired_token_is_refused_without_asking_flight_control(
+    http: httpx.Client, served: ServedApp, sim: Simulated
+) -> None:
+    before = validations(sim)
+    expired = sim.sim.issue_access_token("admin", ttl=-60)
+    response = http.get("/rest/v1/device-counts", headers=bearer(expired))
+    assert response.status_code == 401
+    assert validations(sim) == before
+
+
+def test_callers_with_opaque_tokens_are_distinct_principals() -> None:
+    alice, bob = (
+        http_server.passthrough_access_token("opaque-a"),
+        http_server.passthrough_access_token("opaque-b"),
+    )
+    assert (alice.client_id, alice.subject) != (bob.client_id, bob.subject), "sessions must not be shared"
 
 
 def test_spraying_tokens_is_throttled_without_asking_flight_control(

@@ -221,6 +221,42 @@ async def test_a_401_is_retried_once_with_a_refreshed_token(sim: Sim) -> None:
     assert tokens.rejected == [revoked]
 
 
+class _RevokedRefreshes:
+    """A token source whose every token, the refreshed one too, was revoked before it was handed out."""
+
+    def __init__(self, sim: SimulatorServer) -> None:
+        self._sim = sim
+        self.current = self._revoked()
+        self.rejected: list[str] = []
+        self.identity = "admin"
+
+    def _revoked(self) -> str:
+        token = self._sim.issue_access_token("admin", ttl=3600)
+        self._sim.revoke(token)
+        return token
+
+    async def bearer(self) -> str:
+        return self.current
+
+    async def refresh_after_rejection(self, rejected: str) -> str | None:
+        self.rejected.append(rejected)
+        self.current = self._revoked()
+        return self.current
+
+
+async def test_a_401_is_retried_only_once(sim: Sim) -> None:
+    tokens = _RevokedRefreshes(sim[0])
+    first = tokens.current
+    sim[0].state.clear_requests()
+    async with client_for(services_for(*sim, tokens=tokens)) as client:
+        message = await error_of(client, "query_devices", {"limit": 1})
+    assert tokens.rejected == [first], "exactly one refresh, after the first 401"
+    statuses = [r["status"] for r in sim[0].state.requests() if r["path"] == "/api/v1/devices"]
+    assert statuses == [401, 401], statuses
+    assert "401" in message
+    assert "flightctl login" in message
+
+
 async def test_a_short_rate_limit_is_retried_after_retry_after(sim: Sim) -> None:
     sim[0].faults.rate_limit(1, retry_after=1, path_prefix="/api/v1/fleets")
     started = time.monotonic()

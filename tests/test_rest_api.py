@@ -215,3 +215,15 @@ def test_every_operation_has_a_route_and_paths_are_unique() -> None:
         assert {p["name"] for p in operation["parameters"]} == set(endpoint.path_params) | set(
             endpoint.query_params
         )
+
+
+@pytest.mark.parametrize("mode", ["server", "shared-secret"])
+def test_rest_serves_with_the_servers_own_credentials_in_each_mode(sim: Simulated, mode: str) -> None:
+    """On loopback without caller auth (the default of a clone), and with a shared secret."""
+    extra = {"MCP_SHARED_SECRET": "s3cret-for-the-test"} if mode == "shared-secret" else {}
+    environ = sim.environ(MCP_AUTH_MODE=mode, ACCESS_TOKEN=sim.token("admin"), **extra)
+    headers = bearer("s3cret-for-the-test") if extra else {}
+    with serve_in_thread(settings_from(environ)) as app:
+        answer = httpx.get(app.url + "/rest/v1/device-counts", headers=headers, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["total"] == len(sim.device_names(sim.token("admin")))

@@ -206,3 +206,49 @@ def test_help_lists_the_flags() -> None:
         "--write-client-config",
     ):
         assert flag in result.stdout
+
+
+def _can_bind(host: str) -> bool:
+    try:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_seed_host_and_latency_flags(running: list[Running]) -> None:
+    headers = {"Authorization": "Bearer tok"}
+
+    def device_names(sim: Running) -> list[str]:
+        response = httpx.get(f"{sim.url}/api/v1/devices", headers=headers, timeout=10)
+        assert response.status_code == 200, response.text
+        return [item["metadata"]["name"] for item in response.json()["items"]]
+
+    common = ("--devices", "6", "--access-token", "tok")
+    first = start(*common, "--seed", "7", "--host", "127.0.0.1", "--latency-ms", "200")
+    running.append(first)
+    again = start(*common, "--seed", "7")
+    running.append(again)
+    # A second loopback address shows --host is obeyed, not just the default (Linux routes 127/8).
+    other_host = "127.0.0.2" if _can_bind("127.0.0.2") else "127.0.0.1"
+    other = start(*common, "--seed", "8", "--host", other_host)
+    running.append(other)
+
+    assert first.url.startswith("http://127.0.0.1:")
+    assert httpx.URL(first.url).host == "127.0.0.1"
+    assert httpx.URL(other.url).host == other_host
+
+    quick_started = time.monotonic()
+    same = device_names(again)
+    quick = time.monotonic() - quick_started
+    slow_started = time.monotonic()
+    seven = device_names(first)
+    slow = time.monotonic() - slow_started
+    assert len(seven) == 6
+    assert seven == same
+    different = device_names(other)
+    assert len(different) == 6
+    assert set(different).isdisjoint(seven)
+    assert slow >= 0.2, slow  # every request waits the added latency
+    assert quick < slow

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 import trustme
 from websockets.asyncio.client import ClientConnection, connect
@@ -366,3 +369,104 @@ async def test_the_command_is_cancelled_when_the_client_goes(sim: ConsoleSimulat
     await ws.close()
     record = sim.wait_for_session(sim.online, number, timeout=3)
     assert (record.outcome, record.exit_code) == ("client-closed", None)
+
+
+# --- what the canned commands say about the device ------------------------------------------------------
+
+# uname -m spells the architecture the way the kernel does; the agent reports Go's GOARCH.
+_UNAME_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
+
+
+def _device_json(sim: ConsoleSimulator, device: str) -> dict[str, Any]:
+    """The device as the API serves it, over HTTPS like any client would read it."""
+    with httpx.Client(base_url=sim.base_url, verify=sim.client_ssl(), timeout=10) as client:
+        response = client.get(f"/api/v1/devices/{device}", headers={"Authorization": f"Bearer {sim.token()}"})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _os_release_fields(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        fields[key] = value.strip('"')
+    return fields
+
+
+async def _ok(sim: ConsoleSimulator, argv: list[str]) -> str:
+    session = await _run(sim, sim.online, argv)
+    assert session.frames[-1] == b'\x03{"metadata":{},"status":"Success"}', (argv, session.stream(2))
+    assert session.stream(2) == b"", argv
+    return session.stream(1).decode()
+
+
+async def test_canned_commands_describe_the_device(sim: ConsoleSimulator) -> None:
+    device = _device_json(sim, sim.online)
+    assert device["status"]["summary"]["status"] == "Online"
+    info = device["status"]["systemInfo"]
+    hostname = info.get("hostname") or device["metadata"]["name"]
+
+    assert await _ok(sim, ["hostname"]) == f"{hostname}\n"
+
+    words = (await _ok(sim, ["uname", "-a"])).split()
+    assert words[:2] == ["Linux", hostname]
+    if info.get("kernel"):
+        assert words[2] == info["kernel"]
+    assert words[-1] == "GNU/Linux"
+    if info.get("architecture"):
+        arch = _UNAME_ARCH.get(info["architecture"], info["architecture"])
+        assert words[-4:-1] == [arch, arch, arch]  # machine, processor, hardware platform
+
+    os_release = _os_release_fields(await _ok(sim, ["cat", "/etc/os-release"]))
+    if info.get("distroName"):
+        assert os_release["NAME"] == info["distroName"]
+        assert os_release["PRETTY_NAME"].startswith(info["distroName"])
+    if info.get("distroVersion"):
+        assert os_release["VERSION"] == info["distroVersion"]
+        assert os_release["PRETTY_NAME"].endswith(info["distroVersion"])
+        # VERSION_ID's exact form: test_os_release_version_id_is_a_version. No canned command prints
+        # status.os.image (there is no bootc/rpm-ostree), so the image cannot be compared here.
+
+    df = (await _ok(sim, ["df", "-h"])).splitlines()
+    assert df[0].split() == ["Filesystem", "Size", "Used", "Avail", "Use%", "Mounted", "on"]
+    mounts = {row.split()[-1]: row.split() for row in df[1:]}
+    assert "/" in mounts
+    for row in mounts.values():
+        assert len(row) == 6, row
+        assert 0 <= int(row[4].rstrip("%")) <= 100, row
+
+    journal = (await _ok(sim, ["journalctl", "-u", "flightctl-agent"])).splitlines()
+    assert journal
+    assert all(f" {hostname} flightctl-agent[" in line for line in journal), journal
+    if info.get("agentVersion"):
+        assert any(info["agentVersion"] in line for line in journal), journal
+
+    unit = (await _ok(sim, ["systemctl", "status", "flightctl-agent"])).splitlines()
+    assert unit[0].startswith("● flightctl-agent.service - ")
+    assert any(line.split()[:3] == ["Active:", "active", "(running)"] for line in unit), unit
+    systemd = {entry["unit"]: entry for entry in device["status"].get("systemd", [])}
+    if "flightctl-agent.service" in systemd:
+        assert systemd["flightctl-agent.service"]["activeState"] == "active"
+
+
+async def test_no_command_touches_the_host(sim: ConsoleSimulator, tmp_path: Path) -> None:
+    touched, redirected = tmp_path / "x", tmp_path / "y"
+    for argv in (["touch", str(touched)], ["sh", "-c", f"echo hi > {redirected}"]):
+        session = await _run(sim, sim.online, argv)
+        assert session.frames[-1][:1] == b"\x03", argv  # the session ran to an exit status
+        assert json.loads(session.frames[-1][1:])["status"] == "Failure", argv
+        assert session.stream(2), argv  # and said why it did nothing
+    assert not touched.exists()
+    assert not redirected.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_os_release_version_id_is_a_version(sim: ConsoleSimulator) -> None:
+    """os-release(5): VERSION_ID is only 0-9, a-z, ".", "_" and "-" (RHEL 9.6 says "9.6", not "9.6 (Plow)");
+    scripts compare it, so a device's must be the bare version from status.systemInfo.distroVersion."""
+    info = _device_json(sim, sim.online)["status"]["systemInfo"]
+    os_release = _os_release_fields(await _ok(sim, ["cat", "/etc/os-release"]))
+    assert re.fullmatch(r"[0-9a-z._-]+", os_release["VERSION_ID"]), os_release
+    assert os_release["VERSION_ID"] == info["distroVersion"].split()[0]
+    assert " " not in os_release["CPE_NAME"], os_release
