@@ -212,6 +212,10 @@ def _decode_cursor(cursor: str, query_hash: str, tool: str) -> _Position:
         if data["v"] != _CURSOR_VERSION:
             raise ValueError("version")
         position = _Position(data["t"], int(data["o"]), int(data["b"]), int(data["p"]), int(data.get("s", 0)))
+        if not (isinstance(position.token, str | None) and 0 <= position.page_size <= MAX_PAGE_SIZE):
+            raise ValueError("token or page size")
+        if min(position.offset, position.base, position.item_bytes) < 0:
+            raise ValueError("negative position")
         recorded = str(data["q"])
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise InvalidRequest(

@@ -154,6 +154,9 @@ def _route_library_loggers(level: str) -> None:
             logger.removeHandler(handler)
         logger.propagate = True
         logger.setLevel(level.upper())
+    # At DEBUG, websockets logs the first bytes of every frame: device command output. Never log that.
+    websockets = logging.getLogger("websockets")
+    websockets.setLevel(max(websockets.level, logging.INFO))
 
 
 def configure_logging(settings: Settings) -> Path | None:

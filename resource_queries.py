@@ -14,6 +14,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -48,6 +49,7 @@ _log = logging.getLogger("flightctl_mcp.api")
 
 #: The org_id of the call running in this worker thread (read when flightctl-client builds the query).
 _call_organization = threading.local()
+_MAX_RETRY_AFTER = 3600.0
 
 API_VERSION = "v1beta1"
 MAX_PAGE_SIZE = 1000
@@ -690,14 +692,14 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    # A finite, non-negative number of seconds, at most an hour, whatever the header said.
+    return min(max(0.0, seconds), _MAX_RETRY_AFTER) if math.isfinite(seconds) else None
 
 
 def _server_message(response: _Response) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections import Counter
@@ -277,6 +278,20 @@ async def test_a_cursor_reused_with_another_query_is_refused(client: Client[Any]
     assert "next.arguments" in message
     garbled = await error_of(client, "query_devices", {"cursor": "not-a-cursor"})
     assert "without a cursor" in garbled
+
+
+@pytest.mark.parametrize(
+    "tampered", [{"t": 123}, {"p": 10**6}, {"p": -1}, {"o": -3}, {"b": -1}, {"s": -5}], ids=str
+)
+async def test_a_tampered_cursor_is_refused_not_crashed_on(
+    client: Client[Any], tampered: dict[str, Any]
+) -> None:
+    first = await call(client, "query_devices", {"limit": 5})
+    cursor = first["next"]["arguments"]["cursor"]
+    fields = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps(fields | tampered).encode()).decode().rstrip("=")
+    message = await error_of(client, "query_devices", {"limit": 5, "cursor": forged})
+    assert "not one this server issued" in message
 
 
 async def test_changing_limit_or_view_between_pages_keeps_the_walk_exact(client: Client[Any]) -> None:

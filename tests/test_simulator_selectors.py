@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -370,4 +371,102 @@ def test_events_take_no_label_selector_fields(
     )
     assert message.startswith(
         'unknown or unsupported selector: unable to resolve selector name "status.summary.status"'
+    )
+
+
+def _as_offset(micros: int, hours: int) -> str:
+    """The same instant as ``rfc3339(micros)``, written in a +HH:00 zone."""
+    zone = timezone(timedelta(hours=hours))
+    moment = datetime.fromtimestamp(micros // 1_000_000, UTC).astimezone(zone)
+    fraction = micros % 1_000_000
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{fraction:06d}" if fraction else "") + moment.strftime("%z")[:3] + ":00"
+
+
+def test_timestamp_in_notin_and_exists(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    records = list(simulator.state.org(DEFAULT_ORG).devices)
+    created = sorted({r.created for r in records})
+    picked = {created[0], created[len(created) // 2]}
+    values = ",".join(rfc3339(t) for t in sorted(picked))
+    field = "metadata.creationTimestamp"
+    inside = list_names(simulator_client, simulator, fieldSelector=f"{field} in ({values})")
+    assert inside == expected(simulator, lambda r: r.created in picked)
+    assert len(inside) >= 2
+    outside = list_names(simulator_client, simulator, fieldSelector=f"{field} notin ({values})")
+    assert outside == expected(simulator, lambda r: r.created not in picked)
+    assert sorted(inside + outside) == sorted(r.name for r in records)
+    # Times compare as instants, not as text: the same moment in another zone selects the same devices.
+    middle = created[len(created) // 2]
+    shifted = _as_offset(middle, 2)
+    assert shifted != rfc3339(middle)
+    assert list_names(simulator_client, simulator, fieldSelector=f"{field} in ({shifted})") == expected(
+        simulator, lambda r: r.created == middle
+    )
+    # Every device has a creation time.
+    assert list_names(simulator_client, simulator, fieldSelector=field) == [r.name for r in records]
+    assert list_names(simulator_client, simulator, fieldSelector=f"!{field}") == []
+
+
+def _enrollment_requests(client: httpx.Client, sim: SimulatorServer) -> list[dict[str, Any]]:
+    response = client.get("/api/v1/enrollmentrequests", params={"limit": 1000}, headers=sim.auth_headers())
+    assert response.status_code == 200, response.text
+    assert not response.json()["metadata"].get("continue")
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def test_enrollment_request_timestamps_in_notin_and_exists(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
+    path = "/api/v1/enrollmentrequests"
+    items = _enrollment_requests(simulator_client, simulator)
+    stamps = sorted({item["metadata"]["creationTimestamp"] for item in items})
+    assert len(stamps) >= 3
+    picked = [stamps[0], stamps[-1]]
+    field = "metadata.creationTimestamp"
+    inside = list_names(simulator_client, simulator, path, fieldSelector=f"{field} in ({','.join(picked)})")
+    assert inside == [i["metadata"]["name"] for i in items if i["metadata"]["creationTimestamp"] in picked]
+    outside = list_names(
+        simulator_client, simulator, path, fieldSelector=f"{field} notin ({','.join(picked)})"
+    )
+    assert outside == [
+        i["metadata"]["name"] for i in items if i["metadata"]["creationTimestamp"] not in picked
+    ]
+    assert inside
+    assert outside
+    assert list_names(simulator_client, simulator, path, fieldSelector=field) == [
+        i["metadata"]["name"] for i in items
+    ]
+    assert list_names(simulator_client, simulator, path, fieldSelector=f"!{field}") == []
+
+
+def test_bool_in_and_notin(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    path = "/api/v1/enrollmentrequests"
+    items = _enrollment_requests(simulator_client, simulator)
+
+    def approved(item: dict[str, Any]) -> bool | None:
+        value = (item.get("status") or {}).get("approval", {}).get("approved")
+        assert value is None or isinstance(value, bool)
+        return value
+
+    def names(keep: Callable[[bool | None], bool]) -> list[str]:
+        return [i["metadata"]["name"] for i in items if keep(approved(i))]
+
+    cases: dict[str, Callable[[bool | None], bool]] = {
+        "status.approval.approved in (true)": lambda v: v is True,
+        "status.approval.approved in (t, 1)": lambda v: v is True,
+        "status.approval.approved notin (true)": lambda v: v is not True,  # NULL (pending) matches too
+        "status.approval.approved in (true,false)": lambda v: v is not None,
+        "status.approval.approved notin (true,false)": lambda v: v is None,
+        "status.approval.approved notin (false)": lambda v: v is not False,
+    }
+    for selector, keep in cases.items():
+        want = names(keep)
+        assert want, selector
+        assert list_names(simulator_client, simulator, path, fieldSelector=selector) == want, selector
+    message = error(
+        simulator_client, simulator, path, fieldSelector="status.approval.approved in (true,maybe)"
+    )
+    assert message.startswith(
+        'failed to parse field selector: failed to parse value for selector "status.approval.approved": '
     )
