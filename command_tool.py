@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastmcp import Context
 from fastmcp.exceptions import ToolError
+from fastmcp.exceptions import ValidationError as ArgumentsRejected
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from mcp_types import (
     ElicitRequest,
@@ -443,6 +445,7 @@ def register_command_tool(
     ) -> ToolResult | InputRequiredResult:
         return await runner.run(ctx, device_name, command, timeout_seconds)
 
+    mcp.add_middleware(_AuditRejectedArguments(services))
     mcp.tool(
         run_command_on_device,
         name=TOOL_NAME,
@@ -453,3 +456,41 @@ def register_command_tool(
         tags={"write"},
     )
     return True
+
+
+class _AuditRejectedArguments(Middleware):
+    """Arguments fastmcp rejects never reach the runner: audit those attempts here, so every one counts."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    async def on_call_tool(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        if context.message.name != TOOL_NAME:
+            return await call_next(context)
+        started = time.monotonic()
+        try:
+            return await call_next(context)
+        except ArgumentsRejected as exc:
+            arguments = context.message.arguments or {}
+            try:
+                who = token_source_for_request(self._services.tokens).identity
+            except FlightControlError:
+                who = None
+            _audit_line(
+                "refused",
+                who=who,
+                device=str(arguments.get("device_name", ""))[:253],
+                argv=_shown_argument(arguments.get("command")),
+                duration=time.monotonic() - started,
+                reason=f"invalid arguments: {str(exc)[:300]}",
+            )
+            raise
+
+
+def _shown_argument(command: Any) -> list[str] | str:
+    """The command as far as it can be shown in an audit line, whatever type the caller sent."""
+    if isinstance(command, str):
+        return command[:_ARGV_MAX_BYTES]
+    if isinstance(command, list):
+        return [str(word)[:200] for word in command[:50]]
+    return repr(command)[:200]

@@ -142,12 +142,12 @@ def _os_release(device: DeviceFacts) -> str:
     return (
         f'NAME="{device.distro_name}"\n'
         f'VERSION="{device.distro_version}"\n'
-        f'ID="{device.distro_id}"\nID_LIKE="rhel fedora"\n'
-        f'VERSION_ID="{device.distro_version}"\n'
+        f'ID="{device.distro_id}"\nID_LIKE="fedora"\n'
+        f'VERSION_ID="{device.distro_version.split()[0]}"\n'
         f'PLATFORM_ID="platform:el{device.distro_version.split(".")[0]}"\n'
         f'PRETTY_NAME="{device.distro_name} {device.distro_version}"\n'
         'ANSI_COLOR="0;31"\nLOGO="fedora-logo-icon"\n'
-        f'CPE_NAME="cpe:/o:{device.distro_id}:{device.distro_id}:{device.distro_version}"\n'
+        f'CPE_NAME="cpe:/o:{device.distro_id}:{device.distro_id}:{device.distro_version.split()[0]}"\n'
         'BUG_REPORT_URL="https://issues.redhat.com/"\n'
     )
 

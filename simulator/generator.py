@@ -687,8 +687,12 @@ def render_device(record: DeviceRecord, ctx: GeneratedData, now: int) -> dict[st
     rendered_version = str(generation + rng.randrange(0, 4))
     seen = record.seen
     seen_at = now + seen * _SECOND if seen is not None and seen < 0 else seen
+    # Conditions last changed at a fixed moment: a live device's times must not move on every read.
+    last_change = ctx.anchor + seen * _SECOND if seen is not None and seen < 0 else seen_at
     changed = (
-        rfc3339(seen_at - rng.randrange(60, 3 * 86_400) * _SECOND) if seen_at else rfc3339(record.created)
+        rfc3339(last_change - rng.randrange(60, 3 * 86_400) * _SECOND)
+        if last_change
+        else rfc3339(record.created)
     )
     hw = record.labels.get("hw", "")
     arch = "arm64" if "pi" in hw or "jetson" in hw else "amd64"

@@ -200,6 +200,21 @@ async def test_refusals_send_nothing_and_say_what_is_allowed(
     assert words in line["reason"]
 
 
+@pytest.mark.parametrize(
+    "arguments", [{"command": 123}, {"command": ["df", "-h"], "shell": True}, {"command": [["df"]]}], ids=str
+)
+async def test_arguments_the_schema_rejects_are_audited_too(
+    sim: ConsoleSimulator, audit: pytest.LogCaptureFixture, arguments: dict[str, Any]
+) -> None:
+    before = len(sim.log.records)
+    async with _client(_services(sim)) as client:
+        await _error(client, {"device_name": sim.online, **arguments})
+    assert len(sim.log.records) == before, "nothing reaches the device"
+    [line] = _audit_lines(audit)
+    assert (line["outcome"], line["device"], line["bytes_out"]) == ("refused", sim.online, 0)
+    assert line["reason"].startswith("invalid arguments")
+
+
 async def test_a_command_inside_the_allow_list_runs(sim: ConsoleSimulator) -> None:
     async with _client(_services(sim, allowed_prefixes=ALLOWED)) as client:
         command = ["journalctl", "-u", "flightctl-agent", "-n", "1"]
