@@ -477,6 +477,19 @@ def test_live_instance_script_prints_a_report(sim: SimulatorServer, ca_file: Pat
     assert lines[-1] == "result: all checks passed"
 
 
+def run_live_tests_under_pytest(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """test_live_instance.py under pytest in a child process with exactly ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "test_live_instance.py", "-q", "-rs", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize("live", ["1", None], ids=["configured", "not-configured"])
 def test_live_instance_under_pytest_runs_when_asked_and_skips_with_a_reason(
     live: str | None, sim: SimulatorServer, ca_file: Path, tmp_path: Path
@@ -484,14 +497,7 @@ def test_live_instance_under_pytest_runs_when_asked_and_skips_with_a_reason(
     env = env_only(sim, ca_file, tmp_path) if live else base_env(tmp_path)
     if live:
         env["FLIGHTCTL_MCP_LIVE"] = live
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "test_live_instance.py", "-q", "-rs", "-p", "no:cacheprovider"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_live_tests_under_pytest(env)
     assert result.returncode == 0, result.stdout + result.stderr
     if live:
         assert f"{len(CHECKS)} passed" in result.stdout, result.stdout
@@ -506,14 +512,7 @@ def test_live_instance_with_flag_but_no_configuration_skips_with_a_reason(tmp_pa
     """FLIGHTCTL_MCP_LIVE=1 in a HOME without client.yaml and without API_BASE_URL: nothing to check
     against, so every live test skips saying so, and the script exits 2 with one line of reason."""
     env = base_env(tmp_path / "home", FLIGHTCTL_MCP_LIVE="1")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "test_live_instance.py", "-q", "-rs", "-p", "no:cacheprovider"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_live_tests_under_pytest(env)
     assert result.returncode == 0, result.stdout + result.stderr
     skipped = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
     assert skipped, result.stdout
