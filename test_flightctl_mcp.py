@@ -60,6 +60,7 @@ from test_live_instance import (
     error_of,
     walk,
 )
+from tests.http_harness import INITIALIZE, MCP_HEADERS
 
 ROOT = Path(__file__).resolve().parent
 MAIN = ROOT / "main.py"
@@ -807,22 +808,8 @@ async def test_custom_mcp_path_is_served(sim: SimulatorServer, ca_file: Path, tm
         base = urls["custom"]
         async with Client(StreamableHttpTransport(base + "/custom"), timeout=30) as client:
             answer = await answer_of(client, "query_devices", {"limit": 3})
-        initialize = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "probe", "version": "0"},
-            },
-        }
         async with httpx.AsyncClient(timeout=10) as http:
-            default = await http.post(
-                base + "/mcp",
-                json=initialize,
-                headers={"Accept": "application/json, text/event-stream"},
-            )
+            default = await http.post(base + "/mcp", json=INITIALIZE, headers=MCP_HEADERS)
     assert [i["metadata"]["name"] for i in answer["items"]] == truth(sim, ca_file, "devices")[:3]
     assert default.status_code == 404, (default.status_code, default.text[:300])
 
@@ -864,16 +851,7 @@ async def test_stdio_stdout_carries_only_protocol_frames_and_the_log_holds_no_to
         sim, ca_file, tmp_path, refresh_token=tokens.refresh_token, LOG_LEVEL="DEBUG", MCP_LOG_LEVEL="debug"
     )
     requests: list[dict[str, Any]] = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "raw-json-rpc", "version": "0"},
-            },
-        },
+        INITIALIZE,
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
         {

@@ -27,6 +27,8 @@ import http_server
 from config import HTTPSettings, Settings
 from errors import ConfigurationError
 from tests.http_harness import (
+    INITIALIZE,
+    MCP_HEADERS,
     ROOT,
     ServedApp,
     Simulated,
@@ -38,18 +40,6 @@ from tests.http_harness import (
     simulated,
     text_of,
 )
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "0"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module")
