@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--tls-key", help="PEM private key of --tls-cert")
     add("--tls-ca", help="CA certificate to put in --write-client-config (default: --tls-cert itself)")
     add("--latency-ms", type=float, default=0.0, help="latency added to every request (default: 0)")
+    add(
+        "--full-devices",
+        action="store_true",
+        help="devices as large as production ones (about 4 KB of JSON each: monitors, update policy, "
+        "more applications and units), for benchmarks",
+    )
     add("--user", default="admin", choices=sorted(USERS), help="user of the pre-issued credentials")
     add("--refresh-token", help="pre-issue this refresh token for --user")
     add("--access-token", help="pre-issue this static access token for --user (never expires)")
@@ -191,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             refresh_token_ttl=args.refresh_token_ttl,
             console_wait_seconds=args.console_wait_seconds,
             latency_ms=args.latency_ms,
+            full_devices=args.full_devices,
         )
     except (LoadError, OSError) as exc:
         print(f"simulator: {exc}", file=sys.stderr)

@@ -802,7 +802,7 @@ class SimulatorApp:
         )
         if state.faults.latency_ms > 0:
             await asyncio.sleep(state.faults.latency_ms / 1000)
-        fault = state.faults.take(scope["path"])
+        fault = state.faults.take(scope["path"], scope.get("query_string", b"").decode("latin-1"))
         if fault is not None and fault.kind == "drop":
             entry["status"] = "dropped"
             _drop_connection(send)

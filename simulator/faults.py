@@ -21,9 +21,17 @@ class Fault:
     retry_after: int | None = None
     path_prefix: str | None = None
     message: str | None = None
+    continued: bool | None = None  # True: only continued pages (continue=...); False: only first pages
 
-    def matches(self, path: str) -> bool:
-        return self.path_prefix is None or path.startswith(self.path_prefix)
+    def matches(self, path: str, query: str = "") -> bool:
+        if self.path_prefix is not None and not path.startswith(self.path_prefix):
+            return False
+        return self.continued is None or self.continued == _continues(query)
+
+
+def _continues(query: str) -> bool:
+    """True for a list request that carries a continue token (a page after the first)."""
+    return any(part.partition("=")[0] == "continue" for part in query.split("&"))
 
 
 class Faults:
@@ -58,9 +66,10 @@ class Faults:
         """Answer the next ``count`` matching requests with any status code."""
         self._add(Fault("status", count, status, None, path_prefix, message))
 
-    def drop(self, count: int = 1, *, path_prefix: str | None = None) -> None:
-        """Close the connection without answering on the next ``count`` matching requests."""
-        self._add(Fault("drop", count, path_prefix=path_prefix))
+    def drop(self, count: int = 1, *, path_prefix: str | None = None, continued: bool | None = None) -> None:
+        """Close the connection without answering on the next ``count`` matching requests; ``continued``
+        True drops only requests for a continued page, False only first pages."""
+        self._add(Fault("drop", count, path_prefix=path_prefix, continued=continued))
 
     def clear(self) -> None:
         with self._lock:
@@ -77,11 +86,11 @@ class Faults:
         with self._lock:
             self._faults.append(fault)
 
-    def take(self, path: str) -> Fault | None:
+    def take(self, path: str, query: str = "") -> Fault | None:
         """The fault for this request, if any, consuming one of its repetitions."""
         with self._lock:
             for fault in self._faults:
-                if fault.matches(path):
+                if fault.matches(path, query):
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._faults.remove(fault)
@@ -103,7 +112,8 @@ class Faults:
         elif action == "status":
             self.fail(int(body["status"]), count, path_prefix=prefix, message=body.get("message"))
         elif action == "drop":
-            self.drop(count, path_prefix=prefix)
+            continued = body.get("continued")
+            self.drop(count, path_prefix=prefix, continued=None if continued is None else bool(continued))
         elif action == "clear":
             self.clear()
         else:

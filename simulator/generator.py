@@ -9,6 +9,7 @@ sixteen devices take fixed profiles so that even a small fleet shows every statu
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 import uuid
@@ -145,6 +146,59 @@ _STANDALONE_APPS: tuple[dict[str, Any], ...] = (
     {"name": "metrics-agent", "appType": "compose", "image": "quay.io/acme/metrics-agent-bundle:1.4"},
     {"name": "log-forwarder", "appType": "container", "image": "quay.io/acme/log-forwarder:0.9.2"},
 )
+# The resource monitors of a fleet template (and of every full-size device, which carries its template).
+_MONITORS: tuple[dict[str, Any], ...] = (
+    {
+        "monitorType": "CPU",
+        "alertRules": [
+            {
+                "severity": "Warning",
+                "duration": "10m",
+                "percentage": 80,
+                "description": "CPU load is above 80% for more than 10 minutes",
+            },
+            {
+                "severity": "Critical",
+                "duration": "10m",
+                "percentage": 95,
+                "description": "CPU load is above 95% for more than 10 minutes",
+            },
+        ],
+        "samplingInterval": "30s",
+    },
+    {
+        "monitorType": "Disk",
+        "path": "/",
+        "alertRules": [
+            {
+                "severity": "Critical",
+                "duration": "5m",
+                "percentage": 90,
+                "description": "Root filesystem is more than 90% full",
+            }
+        ],
+        "samplingInterval": "1m",
+    },
+)
+# What a full-size device carries on top (``generate(full_devices=True)``, ``--full-devices``): its fleet
+# template's monitors and inline config, an update policy, a log forwarder beside its own applications and
+# the units a production image runs. Real devices with applications are about 4 KB of JSON; these are too.
+_FULL_CONFIG: dict[str, Any] = {
+    "name": "motd-update",
+    "inline": [{"path": "/etc/motd", "content": "This system is managed by flightctl.", "mode": 420}],
+}
+_FULL_UPDATE_POLICY: dict[str, Any] = {
+    "downloadSchedule": {"at": "* 1-4 * * *", "timeZone": "Etc/UTC", "startGraceDuration": "1h"},
+    "updateSchedule": {"at": "30 3 * * 0", "timeZone": "Etc/UTC", "startGraceDuration": "2h"},
+}
+_FULL_APP: dict[str, Any] = {
+    "name": "log-forwarder",
+    "appType": "container",
+    "image": "quay.io/acme/log-forwarder:0.9.2",
+    "envVars": {"LOG_TARGET": "syslog.acme.example:6514", "LOG_LEVEL": "info"},
+    "resources": {"limits": {"cpu": "0.2", "memory": "128m"}},
+}
+_FULL_SYSTEMD_UNITS = ("sshd.service", "podman.service")
 _AGENT_VERSIONS = ("v1.3.0", "v1.3.0", "v1.3.0", "v1.2.2", "v1.2.0")
 _SYSTEMD_UNITS = ("chronyd.service", "flightctl-agent.service")
 
@@ -298,39 +352,7 @@ def _fleet_doc(profile: FleetProfile, index: int, anchor: int) -> dict[str, Any]
                 ],
             },
         ],
-        "resources": [
-            {
-                "monitorType": "CPU",
-                "alertRules": [
-                    {
-                        "severity": "Warning",
-                        "duration": "10m",
-                        "percentage": 80,
-                        "description": "CPU load is above 80% for more than 10 minutes",
-                    },
-                    {
-                        "severity": "Critical",
-                        "duration": "10m",
-                        "percentage": 95,
-                        "description": "CPU load is above 95% for more than 10 minutes",
-                    },
-                ],
-                "samplingInterval": "30s",
-            },
-            {
-                "monitorType": "Disk",
-                "path": "/",
-                "alertRules": [
-                    {
-                        "severity": "Critical",
-                        "duration": "5m",
-                        "percentage": 90,
-                        "description": "Root filesystem is more than 90% full",
-                    }
-                ],
-                "samplingInterval": "1m",
-            },
-        ],
+        "resources": copy.deepcopy(list(_MONITORS)),
         "systemd": {"matchPatterns": list(_SYSTEMD_UNITS)},
     }
     if workload.apps:
@@ -648,8 +670,9 @@ def _condition(kind: str, status: str, reason: str, message: str, when: str) -> 
     return {"type": kind, "status": status, "reason": reason, "message": message, "lastTransitionTime": when}
 
 
-def device_spec(record: DeviceRecord, fleets: list[FleetProfile]) -> dict[str, Any]:
-    """The spec a generated device has (its fleet's template, or a standalone one)."""
+def device_spec(record: DeviceRecord, fleets: list[FleetProfile], *, full: bool = False) -> dict[str, Any]:
+    """The spec a generated device has (its fleet's template, or a standalone one); ``full`` adds what a
+    production device carries (monitors, update policy, a log forwarder, more units)."""
     profile = fleets[record.fleet] if 0 <= record.fleet < len(fleets) else None
     spec: dict[str, Any] = {}
     if profile:
@@ -672,6 +695,13 @@ def device_spec(record: DeviceRecord, fleets: list[FleetProfile]) -> dict[str, A
         spec["os"] = {"image": "quay.io/acme/standalone-os:9.6.2"}
         if record.apps != "NoApplications":
             spec["applications"] = [dict(app) for app in _STANDALONE_APPS]
+    if full:
+        spec.setdefault("config", []).append(_FULL_CONFIG)
+        if record.apps != "NoApplications":
+            spec["applications"] = [*spec.get("applications", []), _FULL_APP]
+        spec["resources"] = list(_MONITORS)
+        spec["systemd"] = {"matchPatterns": [*_SYSTEMD_UNITS, *_FULL_SYSTEMD_UNITS]}
+        spec["updatePolicy"] = _FULL_UPDATE_POLICY
     if record.lifecycle in ("Decommissioning", "Decommissioned"):
         spec["decommissioning"] = {"target": "Unenroll"}
     return spec
@@ -682,7 +712,7 @@ def render_device(record: DeviceRecord, ctx: GeneratedData, now: int) -> dict[st
     if record.doc is not None:
         return record.doc
     rng = random.Random(f"{ctx.seed}/device/{record.index}/detail")
-    spec = device_spec(record, ctx.fleets)
+    spec = device_spec(record, ctx.fleets, full=ctx.full_devices)
     generation = 1 + rng.randrange(1, 12)
     rendered_version = str(generation + rng.randrange(0, 4))
     seen = record.seen
@@ -798,7 +828,7 @@ def render_device(record: DeviceRecord, ctx: GeneratedData, now: int) -> dict[st
                 "activeState": "active" if active else "inactive",
                 "subState": "running" if active else "dead",
             }
-            for unit in _SYSTEMD_UNITS
+            for unit in spec.get("systemd", {}).get("matchPatterns", _SYSTEMD_UNITS)
         ]
     if record.os_mode:
         status["capabilities"] = {"osMode": record.os_mode}
@@ -1045,6 +1075,7 @@ class GeneratedData:
     enrollment_requests: list[DocRecord]
     repositories: list[DocRecord]
     resourcesyncs: list[DocRecord]
+    full_devices: bool = False  # render devices at full size (see _FULL_APP)
 
 
 MAX_DEVICE_EVENTS = 6000
@@ -1052,10 +1083,17 @@ MAX_APPROVED_ENROLLMENTS = 500
 
 
 def generate(
-    seed: int, devices: int, anchor: int, *, prefix: str | None = None, fleets: int | None = None
+    seed: int,
+    devices: int,
+    anchor: int,
+    *,
+    prefix: str | None = None,
+    fleets: int | None = None,
+    full_devices: bool = False,
 ) -> GeneratedData:
     """One organization's data (nothing at all for 0 devices). ``prefix`` names devices
-    ``<prefix>-01``... instead of hashes and leaves out repositories and resource syncs."""
+    ``<prefix>-01``... instead of hashes and leaves out repositories and resource syncs;
+    ``full_devices`` renders devices as large as real ones (about 4 KB each)."""
     fleet_count = fleets if fleets is not None else max(min(devices, 4), min(240, devices // 25))
     profiles = _fleet_profiles(fleet_count) if devices else []
     if prefix:
@@ -1202,4 +1240,5 @@ def generate(
         enrollment_requests=enrollment,
         repositories=repositories,
         resourcesyncs=resourcesyncs,
+        full_devices=full_devices,
     )

@@ -38,6 +38,7 @@ class SimulatorServer:
         tls_cert: str | Path | None = None,
         tls_key: str | Path | None = None,
         latency_ms: float = 0.0,
+        full_devices: bool = False,
         access_token_ttl: float = 300.0,
         refresh_token_ttl: float = 1800.0,
         console_wait_seconds: float = 60.0,
@@ -60,6 +61,7 @@ class SimulatorServer:
             refresh_token_ttl=refresh_token_ttl,
             console_wait_seconds=console_wait_seconds,
             latency_ms=latency_ms,
+            full_devices=full_devices,
         )
         self._tls = (tls_cert, tls_key) if tls_cert and tls_key else None
         self._host = host

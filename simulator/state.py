@@ -177,6 +177,7 @@ class SimulatorState:
         refresh_token_ttl: float = 1800.0,
         console_wait_seconds: float = 60.0,
         latency_ms: float = 0.0,
+        full_devices: bool = False,
         version: str = "v1.3.0-sim",
     ) -> None:
         self.clock = Clock()
@@ -198,7 +199,7 @@ class SimulatorState:
         self._refresh: dict[str, RefreshToken] = {}
         self._requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
         self.orgs: dict[str, OrgData] = {}
-        self._populate(DEFAULT_ORG, generate(seed, devices, self.anchor_micros))
+        self._populate(DEFAULT_ORG, generate(seed, devices, self.anchor_micros, full_devices=full_devices))
         self._populate(LAB_ORG, generate(seed + 7919, lab_devices, self.anchor_micros, prefix="lab"))
         if load:
             from simulator.loader import load_files

@@ -138,6 +138,15 @@ def test_devices_of_every_status(
     assert without_apps
 
 
+def test_full_size_devices_follow_the_schema(make_simulator: Any, schema: SchemaCheck) -> None:
+    sim = make_simulator(tls=False, devices=40, full_devices=True)
+    with httpx.Client(base_url=sim.base_url, timeout=30) as client:
+        devices = list(all_items(client, sim, "devices"))
+    assert len(devices) == 40
+    for device in devices:
+        assert schema.errors("Device", device) == [], device["metadata"]["name"]
+
+
 def test_device_list_through_the_model(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
     response = simulator_client.get(
         "/api/v1/devices",

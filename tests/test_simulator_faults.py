@@ -90,6 +90,20 @@ def test_dropped_connection(sim: SimulatorServer, client: httpx.Client) -> None:
     assert sim.state.requests()[-2]["status"] == "dropped"
 
 
+def test_dropping_only_continued_pages(sim: SimulatorServer, client: httpx.Client) -> None:
+    assert client.post("/_sim/faults", json={"action": "drop", "continued": True}).status_code == 200
+    first = client.get("/api/v1/devices", params={"limit": 2})
+    assert first.status_code == 200, "a first page is not dropped"
+    token = first.json()["metadata"]["continue"]
+    with pytest.raises(httpx.RemoteProtocolError, match="without"):
+        client.get("/api/v1/devices", params={"limit": 2, "continue": token})
+    assert client.get("/api/v1/devices", params={"limit": 2, "continue": token}).status_code == 200
+    sim.faults.drop(1, continued=False)
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.get("/api/v1/devices", params={"limit": 2})
+    assert sim.faults.pending() == []
+
+
 def test_faults_over_http(sim: SimulatorServer, client: httpx.Client) -> None:
     assert (
         client.post("/_sim/faults", json={"action": "rate_limit", "count": 1, "retry_after": 2}).status_code

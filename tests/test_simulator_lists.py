@@ -104,6 +104,27 @@ def test_limit_zero_or_absent_means_1000(make_simulator: Any) -> None:
             assert body["summary"]["total"] == 1000
 
 
+def test_full_size_devices_are_the_same_fleet_at_production_size(make_simulator: Any) -> None:
+    bodies = []
+    for full in (False, True):
+        sim = make_simulator(devices=200, tls=False, full_devices=full)
+        with httpx.Client(base_url=sim.base_url, timeout=60) as client:
+            bodies.append(client.get("/api/v1/devices", headers=sim.auth_headers()).json())
+    small, full_size = bodies
+    assert [d["metadata"] for d in small["items"]] == [d["metadata"] for d in full_size["items"]]
+    assert small["summary"] == full_size["summary"]
+    sizes = [len(json.dumps(d, separators=(",", ":"))) for d in full_size["items"]]
+    assert 3500 < sum(sizes) / len(sizes) < 5000, "about 4 KB per device, as real ones with applications"
+    assert sum(sizes) > 1.3 * len(json.dumps(small["items"], separators=(",", ":")))
+    for device in full_size["items"]:
+        spec, status = device["spec"], device["status"]
+        assert spec["resources"]
+        assert spec["updatePolicy"]["updateSchedule"]["at"]
+        apps = [a["name"] for a in spec.get("applications", [])]
+        assert apps == [a["name"] for a in status["applications"]]
+        assert bool(apps) == (status["applicationsSummary"]["status"] != "NoApplications")
+
+
 @pytest.mark.parametrize(
     ("limit", "message"),
     [
