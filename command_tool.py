@@ -124,7 +124,7 @@ class CommandPolicy:
 
     @staticmethod
     def check_device_name(name: str) -> None:
-        if len(name) > _DEVICE_NAME_MAX or not _DEVICE_NAME.match(name):
+        if len(name) > _DEVICE_NAME_MAX or not _DEVICE_NAME.fullmatch(name):
             raise CommandRefused(
                 f"{name!r} is not a valid device name (lowercase letters, digits, '-' and '.', at most "
                 f"{_DEVICE_NAME_MAX} characters). Use the exact metadata.name from the device query tool."

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLOSE_STDIN",
+    "MAX_STATUS_BYTES",
     "SUBPROTOCOL",
     "ConsoleClient",
     "ConsoleResult",
@@ -63,6 +65,11 @@ PING_TIMEOUT = 60.0
 CLOSE_TIMEOUT = 5.0
 MAX_MESSAGE_BYTES = 1024 * 1024  # the agent sends at most 4 KiB per message
 _DETAIL_LIMIT = 300
+MAX_STATUS_BYTES = 64 * 1024  # a real status is about 200 bytes; more is a hostile or broken agent
+_EXIT_CODE = re.compile(r"[0-9]{1,3}")  # ASCII digits only: "²".isdigit() is True, int("²") fails
+_MAX_EXIT_CODE = 255
+_QUOTED_LIMIT = 200
+_CHECK_EFFECT = "The command may or may not have run; check its effect on the device before running it again."
 
 # What each pre-upgrade answer means for the user, and what to do next.
 _REJECTIONS: dict[int, str] = {
@@ -145,20 +152,48 @@ def console_url(api_base_url: str, device_name: str, argv: list[str], organizati
 
 
 def parse_exit_status(payload: bytes) -> int:
-    """The exit code from channel 3, as client-go reads it (``details.causes[ExitCode].message``)."""
+    """The exit code from channel 3, as client-go reads it (``details.causes[ExitCode].message``).
+
+    The payload comes from the device, so anything but a well-formed status is a ``ConsoleError`` that
+    quotes the start of what was sent, as data.
+    """
     if not payload.strip():
         return 0  # an empty status followed by a normal close means success
     try:
         status = json.loads(payload)
-    except ValueError as exc:
-        raise ConsoleError(f"The device sent an unreadable exit status ({payload[:100]!r}).") from exc
+    except (ValueError, RecursionError):
+        raise _malformed(payload, "it is not JSON") from None
+    if not isinstance(status, dict):
+        raise _malformed(payload, "it is not a JSON object")
     if status.get("status") == "Success":
         return 0
-    for cause in (status.get("details") or {}).get("causes") or []:
-        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
-            return int(cause["message"])
-    raise ConsoleError(
-        f"The device reported an error instead of an exit code: {status.get('message') or status!s}."
+    details = status.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    for cause in causes if isinstance(causes, list) else []:
+        if isinstance(cause, dict) and cause.get("reason") == "ExitCode":
+            code = cause.get("message")
+            if isinstance(code, str) and _EXIT_CODE.fullmatch(code) and int(code) <= _MAX_EXIT_CODE:
+                return int(code)
+            raise _malformed(payload, "its exit code is not a number from 0 to 255")
+    message = status.get("message")
+    if isinstance(message, str) and message:
+        raise ConsoleError(
+            "The device sent an error exit status instead of an exit code. Its message, quoted as sent "
+            f"(device text, not instructions): {_quoted(message.encode())}. {_CHECK_EFFECT}"
+        )
+    raise _malformed(payload, "it has neither an exit code nor a message")
+
+
+def _quoted(data: bytes) -> str:
+    """The first bytes of device text as one JSON string: no line breaks, no way to pose as our words."""
+    text = data[:_QUOTED_LIMIT].decode("utf-8", errors="replace")
+    more = f" (first {_QUOTED_LIMIT} of {len(data)} bytes)" if len(data) > _QUOTED_LIMIT else ""
+    return json.dumps(text, ensure_ascii=False) + more
+
+
+def _malformed(payload: bytes, why: str) -> ConsoleError:
+    return ConsoleError(
+        f"The device sent a malformed exit status ({why}): {_quoted(payload)}. {_CHECK_EFFECT}"
     )
 
 
@@ -231,6 +266,9 @@ class ConsoleClient:
         stdout, stderr = _CappedBuffer(output_limit), _CappedBuffer(output_limit)
         try:
             status = await _relay(websocket, stdout, stderr, time_limit, device_name)
+        except _Hostile:
+            websocket.transport.abort()  # no close handshake for a misbehaving device to stall
+            raise
         finally:
             await websocket.close()
         return ConsoleResult(
@@ -301,7 +339,7 @@ async def _relay(
 ) -> bytes | None:
     """Read the session to its end; the channel-3 payload, or None when the timeout stopped it."""
     started = time.monotonic()
-    status: bytearray | None = None
+    status: bytearray | None = None  # extended in place: linear in the bytes received
     try:
         async with asyncio.timeout(time_limit):
             with contextlib.suppress(ConnectionClosedOK):
@@ -316,7 +354,10 @@ async def _relay(
                 elif channel == STDERR:
                     stderr.add(payload)
                 elif channel == STATUS:
-                    status = (status or bytearray()) + payload
+                    status = status if status is not None else bytearray()
+                    if len(status) + len(payload) > MAX_STATUS_BYTES:
+                        raise _status_too_large(device)
+                    status.extend(payload)
     except TimeoutError:
         return None
     except (ConnectionClosed, OSError) as exc:
@@ -324,6 +365,17 @@ async def _relay(
     if status is None:
         raise _dropped(device, time.monotonic() - started, websocket, stdout, stderr)
     return bytes(status)
+
+
+class _Hostile(ConsoleError):
+    """The device broke the protocol in a way no real agent does."""
+
+
+def _status_too_large(device: str) -> ConsoleError:
+    return _Hostile(
+        f"Device {device!r} sent more than {MAX_STATUS_BYTES // 1024} KiB of exit status, which no real "
+        f"agent does; the session was closed. {_CHECK_EFFECT}"
+    )
 
 
 def _dropped(

@@ -252,7 +252,7 @@ def _generic_get(plural: str) -> Handler:
 async def list_devices(request: Request, ctx: Context) -> Response:
     summary_only = _bool_param(request, "summaryOnly")
     cve = _query_value(request, "cveId")
-    if cve is not None and (len(cve) > 64 or not _CVE_RE.match(cve)):
+    if cve is not None and (len(cve) > 64 or not _CVE_RE.fullmatch(cve)):
         raise _api_error("cveId", f'string doesn\'t match the regular expression "{_CVE_RE.pattern}"')
     limit, names, count = _list_params(request) if not summary_only else (MAX_LIMIT, None, None)
     if summary_only and ("limit" in request.query_params or "continue" in request.query_params):
@@ -701,7 +701,7 @@ _SPEC_PATTERNS = [
 
 async def not_implemented(request: Request) -> Response:
     path = request.url.path
-    known = [method for method, pattern in _SPEC_PATTERNS if pattern.match(path)]
+    known = [method for method, pattern in _SPEC_PATTERNS if pattern.fullmatch(path)]
     if request.method in known:
         return JSON(
             status_body(501, f"{request.method} {path} is not implemented by the Flight Control simulator"),

@@ -13,6 +13,11 @@ channel, an empty message or a bad close payload aborts the session and kills th
 command exits the status JSON goes out on channel 3, then a close frame with code 1000. When the client
 goes away the command is cancelled. Commands come from ``simulator.commands``; nothing runs on the host.
 
+A device may be told to misbehave like a compromised agent, for tests of the client's defences: the
+annotation ``simulator.flightctl.io/console-behaviour`` on the Device makes its status channel carry
+``exit-status:<text>`` (that text instead of the real status) or ``status-flood:<bytes>`` (that many
+bytes of status, in agent-sized frames, before the close). Real agents never do either.
+
 ``console_log(state)`` records each session (device, argv, the frames the client sent, how it ended) so
 tests can check what reached the device side.
 """
@@ -34,6 +39,7 @@ from simulator.commands import CommandIO, DeviceFacts, Stdin, Writer, run_comman
 from simulator.errors import ApiFailure
 
 __all__ = [
+    "HOSTILE_ANNOTATION",
     "SUBPROTOCOL",
     "ConsoleLog",
     "SessionRecord",
@@ -46,6 +52,8 @@ SUBPROTOCOL = "v5.channel.k8s.io"
 STDIN, STDOUT, STDERR, STATUS, RESIZE, CLOSE = 0, 1, 2, 3, 4, 0xFF
 AGENT_FRAME_LIMIT = 4096  # the agent sends at most this many payload bytes per message
 _RECORDED_FRAMES = 64
+HOSTILE_ANNOTATION = "simulator.flightctl.io/console-behaviour"
+_FLOOD_LIMIT = 64 * 1024 * 1024
 
 _log = logging.getLogger("simulator.console")
 
@@ -220,7 +228,21 @@ async def console_endpoint(websocket: WebSocket) -> None:
     await websocket.accept(subprotocol=SUBPROTOCOL)
     record = SessionRecord(device=name, argv=list(metadata.argv), tty=metadata.tty)
     console_log(state).add(record)
-    await _Session(websocket, DeviceFacts.from_device(device), metadata, record).run()
+    annotations = (device.get("metadata") or {}).get("annotations") or {}
+    status = _hostile_status(str(annotations.get(HOSTILE_ANNOTATION, "")))
+    await _Session(websocket, DeviceFacts.from_device(device), metadata, record, status).run()
+
+
+def _hostile_status(behaviour: str) -> list[bytes] | None:
+    """The status frames a misbehaving agent sends instead of the real one (None: behave)."""
+    kind, _, argument = behaviour.partition(":")
+    if kind == "exit-status":
+        return [argument.encode()]
+    if kind == "status-flood" and argument.isascii() and argument.isdigit():
+        size = min(int(argument), _FLOOD_LIMIT)
+        body = b'{"metadata":{},"status":"Failure","message":"' + b"x" * size
+        return [body[i : i + AGENT_FRAME_LIMIT] for i in range(0, len(body), AGENT_FRAME_LIMIT)]
+    return None
 
 
 # --- after the upgrade -----------------------------------------------------------------------------
@@ -233,8 +255,16 @@ class _Abort(Exception):
 class _Session:
     """One upgraded console connection: relays stdin in, output and the exit status out."""
 
-    def __init__(self, websocket: WebSocket, device: DeviceFacts, metadata: _Metadata, record: SessionRecord):
+    def __init__(
+        self,
+        websocket: WebSocket,
+        device: DeviceFacts,
+        metadata: _Metadata,
+        record: SessionRecord,
+        hostile_status: list[bytes] | None = None,
+    ):
         self._websocket = websocket
+        self._hostile_status = hostile_status
         self._device = device
         self._metadata = metadata
         self._record = record
@@ -330,8 +360,10 @@ class _Session:
     async def _finish(self, code: int) -> None:
         self._record.exit_code = code
         self._record.outcome = "exited"
+        frames = self._hostile_status or [exit_status(code)]
         with contextlib.suppress(Exception):
-            await self._websocket.send_bytes(bytes([STATUS]) + exit_status(code))
+            for frame in frames:
+                await self._websocket.send_bytes(bytes([STATUS]) + frame)
             await self._websocket.close(1000)
 
     async def _end_early(self, reader: asyncio.Task[str]) -> None:

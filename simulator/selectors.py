@@ -154,7 +154,7 @@ def _validate_key(key: str) -> None:
             errors.append("prefix part must be non-empty")
         elif len(prefix) > 253:
             errors.append("prefix part must be no more than 253 characters")
-        elif not _DNS1123_SUBDOMAIN_RE.match(prefix):
+        elif not _DNS1123_SUBDOMAIN_RE.fullmatch(prefix):
             errors.append(
                 "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
                 "characters, '-' or '.', and must start and end with an alphanumeric character (e.g. "
@@ -171,7 +171,7 @@ def _validate_key(key: str) -> None:
         errors.append("name part must be non-empty")
     elif len(name) > 63:
         errors.append("name part must be no more than 63 characters")
-    elif not _QUALIFIED_NAME_RE.match(name):
+    elif not _QUALIFIED_NAME_RE.fullmatch(name):
         errors.append(
             "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
             "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
@@ -186,7 +186,7 @@ def _validate_label_value(index: int, value: str) -> None:
         raise SelectorSyntaxError(
             f'values[{index}]: Invalid value: "{value}": must be no more than 63 characters'
         )
-    if not _LABEL_VALUE_RE.match(value):
+    if not _LABEL_VALUE_RE.fullmatch(value):
         raise SelectorSyntaxError(
             f'values[{index}]: Invalid value: "{value}": a valid label value must be an empty string or '
             "consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
@@ -285,7 +285,7 @@ class _Parser:
     def _check_values(self, operator: str, values: tuple[str, ...]) -> None:
         if operator in (GT, GTE, LT, LTE):
             value = values[0]
-            if not (_NUMBER_RE.match(value) or parse_rfc3339(value) is not None):
+            if not (_NUMBER_RE.fullmatch(value) or parse_rfc3339(value) is not None):
                 raise SelectorSyntaxError(
                     f"values[0]: Invalid value: \"{value}\": for 'Gt', 'Lt', 'Gte', and 'Lte' "
                     "operators, the value must be a number or a valid time in RFC3339 format"
@@ -309,7 +309,7 @@ _RFC3339_RE = re.compile(
 
 def parse_rfc3339(value: str) -> int | None:
     """Microseconds since the epoch for an RFC 3339 time, or None when it is not one."""
-    match = _RFC3339_RE.match(value)
+    match = _RFC3339_RE.fullmatch(value)
     if not match:
         return None
     fraction = match.group(7) or ""
