@@ -26,7 +26,6 @@ from config import (
     Settings,
     check_http_exposure,
     load_settings,
-    render_configuration_doc,
 )
 from errors import ConfigurationError, FlightControlError
 
@@ -96,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags = flags_from_args(args)
     command: str = args.command
     if command == "config-doc":
+        from config_doc import render_configuration_doc  # documentation only: not on the serving path
+
         sys.stdout.write(render_configuration_doc())
         return 0
     try:
@@ -232,7 +233,7 @@ def _describe_transport(settings: Settings) -> str:
 
 async def _check_api(settings: Settings, report: _Report) -> None:
     from auth import token_source_from_settings
-    from resource_queries import FlightControlAPI
+    from flightctl_api import FlightControlAPI
 
     try:
         tokens = token_source_from_settings(settings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from resource_queries import FlightControlAPI
+from flightctl_api import FlightControlAPI
 
 if TYPE_CHECKING:
     from auth import TokenSource

@@ -17,8 +17,8 @@ from fastmcp import Client
 
 from auth import StaticTokenSource
 from config import Secret, Settings, TLSSettings
+from flightctl_api import FlightControlAPI
 from main import build_server
-from resource_queries import FlightControlAPI
 from services import Services
 from simulator.harness import SimulatorServer
 

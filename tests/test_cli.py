@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import cli
-from config import OPTIONS, render_configuration_doc
+from config import OPTIONS
+from config_doc import render_configuration_doc
 from simulator.harness import SimulatorServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -22,8 +22,8 @@ from auth import StaticTokenSource
 from command_tool import AUDIT_LOGGER, TOOL_NAME, register_command_tool
 from config import CommandSettings, Secret, Settings, TLSSettings
 from conftest import TLSFiles
+from flightctl_api import FlightControlAPI
 from main import build_server
-from resource_queries import FlightControlAPI
 from services import Services
 from simulator.state import DEFAULT_ORG
 from tests.test_simulator_console import ConsoleSimulator, serve_console_simulator

@@ -21,8 +21,8 @@ from config import (
     TLSSettings,
     check_http_exposure,
     load_settings,
-    render_configuration_doc,
 )
+from config_doc import render_configuration_doc
 from errors import ConfigurationError
 
 ORG = "6c3f0a5e-8f52-4c4a-9a8d-2f1d2c3b4a59"

@@ -1,0 +1,419 @@
+"""The Flight Control API client: flightctl-client calls off the event loop, with auth, retries and errors.
+
+``FlightControlAPI`` runs flightctl-client's synchronous urllib3 calls in worker threads, adds what the
+generated client never sends (``Authorization``, ``org_id``, ``Flightctl-API-Version``), parses JSON itself
+so fields and enum values newer than the client survive, retries 429/503 and one 401, and translates
+every foreign failure into errors.py's tree at one boundary (``_send_blocking``). What to call for each
+kind comes from resource_queries.KINDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import urllib3
+
+from auth import organization_for
+from errors import APIConnectionError, APIError, AuthenticationError, ConfigurationError
+from resource_queries import API_VERSION, BearerSource, ResourceKind
+
+if TYPE_CHECKING:
+    from config import Settings
+
+__all__ = ["FlightControlAPI", "ListPage"]
+
+_log = logging.getLogger("flightctl_mcp.api")
+
+#: The org_id of the call running in this worker thread (read when flightctl-client builds the query).
+_call_organization = threading.local()
+_MAX_RETRY_AFTER = 3600.0
+_CONCURRENT_CALLS = 64
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list answer, parsed as plain JSON."""
+
+    items: list[dict[str, Any]]
+    continue_token: str | None
+    remaining: int | None
+    summary: dict[str, Any] | None = None
+
+
+@dataclass
+class _Response:
+    """One HTTP answer; the body is parsed in the worker thread, never on the event loop."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    data: Any = None
+    is_json: bool = False
+
+    @classmethod
+    def read(cls, status: int, headers: Mapping[str, str], body: bytes) -> _Response:
+        try:
+            return cls(status, headers, body, json.loads(body) if body else None, True)
+        except ValueError:
+            return cls(status, headers, body)
+
+
+_Call = Callable[[dict[str, str]], Any]
+
+
+class FlightControlAPI:
+    """Flight Control's REST API through flightctl-client, shared by every caller of one server.
+
+    One urllib3 pool serves all callers; each call carries the bearer of the ``tokens`` passed to it,
+    so callers with different identities never see each other's token.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        max_attempts: int = 4,
+        max_retry_wait: float = 15.0,
+        backoff: float = 0.5,
+    ) -> None:
+        self._settings = settings
+        self._max_attempts = max_attempts
+        self._max_retry_wait = max_retry_wait
+        self._backoff = backoff
+        self._client: Any = None
+        self._apis: dict[str, Any] = {}
+        self._limiters: dict[int, anyio.CapacityLimiter] = {}
+        self._build_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"FlightControlAPI({self._settings.api_base_url!r})"
+
+    # --- public reads -------------------------------------------------------------------------------
+
+    async def list_page(
+        self,
+        kind: ResourceKind,
+        tokens: BearerSource | None,
+        *,
+        limit: int,
+        continue_token: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        order: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> ListPage:
+        """Read one page of ``kind``; selectors are resent on every page (the token does not bind them)."""
+        query: dict[str, Any] = {"limit": limit, "field_selector": field_selector}
+        if continue_token:
+            query["var_continue"] = continue_token
+        if kind.label_selector:
+            query["label_selector"] = label_selector
+        if kind.order:
+            query["order"] = order
+        query.update(extra or {})
+        body = await self.call(kind.api_class, kind.list_method, tokens, hint_tool=kind.tool, **query)
+        return _parse_list(body)
+
+    async def summary(
+        self,
+        tokens: BearerSource | None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> dict[str, Any]:
+        """Device counts over the whole selection (``summaryOnly``: no ``limit``/``continue`` allowed)."""
+        body = await self.call(
+            "DeviceApi",
+            "list_devices_without_preload_content",
+            tokens,
+            hint_tool="count_devices",
+            summary_only=True,
+            label_selector=label_selector,
+            field_selector=field_selector,
+        )
+        summary = body.get("summary") if isinstance(body, dict) else None
+        return summary if isinstance(summary, dict) else {}
+
+    async def get(self, kind: ResourceKind, name: str, tokens: BearerSource | None) -> dict[str, Any]:
+        """One object by name (a fleet comes with its devices summary)."""
+        if not kind.get_method:
+            raise APIError(
+                400,
+                f"{kind.kind} objects cannot be fetched by name; use {kind.tool} with "
+                f"field_selector 'metadata.name={name}'.",
+            )
+        body = await self.call(
+            kind.api_class, kind.get_method, tokens, hint_tool=kind.tool, name=name, **kind.get_query
+        )
+        return body if isinstance(body, dict) else {}
+
+    async def get_path(self, api_class: str, method: str, tokens: BearerSource | None, **query: Any) -> Any:
+        """Any other read (rendered, lastseen, labels, organizations, version); None for a 204."""
+        return await self.call(api_class, method, tokens, **query)
+
+    # --- the one call path --------------------------------------------------------------------------
+
+    async def call(
+        self,
+        api_class: str,
+        method: str,
+        tokens: BearerSource | None,
+        *,
+        hint_tool: str | None = None,
+        **query: Any,
+    ) -> Any:
+        """Run one flightctl-client operation with auth, retries and error mapping; return parsed JSON."""
+        args = {k: v for k, v in query.items() if v is not None}
+        timeout = float(self._settings.request_timeout)
+
+        organization = organization_for(tokens, self._settings.organization)
+
+        def run(headers: dict[str, str]) -> Any:  # runs in a worker thread, client built there too
+            operation = getattr(self._api(api_class), method)
+            _call_organization.value = organization
+            return operation(**args, _headers=headers, _request_timeout=timeout)
+
+        response = await self._with_auth(run, tokens)
+        if response.status == 204:
+            return None
+        if response.status >= 400:
+            raise _status_error(response, hint_tool)
+        if response.is_json:
+            return response.data
+        raise APIConnectionError(
+            f"Flight Control answered {method.removesuffix('_without_preload_content')} with a body that "
+            f"is not JSON (HTTP {response.status}). Check that API_BASE_URL points at the Flight Control "
+            "API (the part before /api/v1)."
+        )
+
+    async def _with_auth(self, run: _Call, tokens: BearerSource | None) -> _Response:
+        """Send with the current bearer; after a 401, retry once with a refreshed one."""
+        bearer = await tokens.bearer() if tokens is not None else None
+        response = await self._with_retries(run, bearer)
+        if response.status == 401 and tokens is not None and bearer is not None:
+            fresh = await tokens.refresh_after_rejection(bearer)
+            if fresh is not None:
+                response = await self._with_retries(run, fresh)
+        if response.status == 401:
+            raise _auth_error(response)
+        return response
+
+    async def _with_retries(self, run: _Call, bearer: str | None) -> _Response:
+        """Retry 429/503 with backoff honouring ``Retry-After``, capped in attempts and total wait."""
+        headers = {"Flightctl-API-Version": API_VERSION}
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        waited = 0.0
+        for attempt in range(1, self._max_attempts + 1):
+            response = await self._send(run, headers)
+            if response.status not in (429, 503):
+                return response
+            delay = _retry_after(response.headers) or self._backoff * 2 ** (attempt - 1) * (
+                1 + random.random() / 4
+            )
+            if attempt == self._max_attempts or waited + delay > self._max_retry_wait:
+                break
+            _log.info("Flight Control answered %s; retrying in %.1f s", response.status, delay)
+            await asyncio.sleep(delay)
+            waited += delay
+        response.headers = {**response.headers, "x-mcp-retried": f"{attempt - 1} times over {waited:.1f} s"}
+        return response
+
+    async def _send(self, run: _Call, headers: dict[str, str]) -> _Response:
+        """One HTTP exchange in a worker thread; foreign exceptions become APIConnectionError here."""
+        return await anyio.to_thread.run_sync(self._send_blocking, run, headers, limiter=self._limiter())
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        """One limiter per event loop (tests and the CLI may run several loops over one instance)."""
+        loop = id(asyncio.get_running_loop())
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            self._limiters = {loop: anyio.CapacityLimiter(_CONCURRENT_CALLS)}
+            limiter = self._limiters[loop]
+        return limiter
+
+    def _send_blocking(self, run: _Call, headers: dict[str, str]) -> _Response:
+        from flightctl.exceptions import ApiException
+
+        base = self._settings.api_base_url
+        timeout = self._settings.request_timeout
+        started = time.monotonic()
+        try:
+            raw = run(dict(headers))
+            try:
+                body = raw.read()
+            finally:
+                raw.release_conn()
+        except ApiException as exc:  # flightctl-client wraps TLS failures as status 0
+            raise _connection_error(base, str(exc.reason or exc), tls=True) from exc
+        except urllib3.exceptions.SSLError as exc:
+            raise _connection_error(base, str(exc), tls=True) from exc
+        except urllib3.exceptions.NewConnectionError as exc:  # a TimeoutError subclass, but not a timeout
+            raise _connection_error(base, str(exc), tls=False) from exc
+        except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
+            raise APIConnectionError(
+                f"Flight Control at {base} did not answer within {timeout:g} s "
+                f"(gave up after {time.monotonic() - started:.1f} s). Retry; if it keeps happening raise "
+                "the request timeout or check the API server's health."
+            ) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _connection_error(base, str(exc), tls=False) from exc
+        return _Response.read(raw.status, {k.lower(): v for k, v in raw.headers.items()}, body)
+
+    # --- client construction ------------------------------------------------------------------------
+
+    def _api(self, api_class: str) -> Any:
+        """The flightctl-client API object (built on first use, in a worker thread: it reads CA files)."""
+        with self._build_lock:
+            api = self._apis.get(api_class)
+            if api is None:
+                import flightctl.api
+
+                if self._client is None:
+                    self._client = _build_api_client(self._settings)
+                api = getattr(flightctl.api, api_class)(self._client)
+                self._apis[api_class] = api
+            return api
+
+    def close(self) -> None:
+        """Release pooled connections (the pool is rebuilt on the next call)."""
+        if self._client is not None:
+            self._client.rest_client.pool_manager.clear()
+
+
+def _build_api_client(settings: Settings) -> Any:
+    """One ApiClient for the process: host, TLS and pool from settings; each call's org_id in its query."""
+    from flightctl.api_client import ApiClient
+    from flightctl.configuration import Configuration
+
+    if not settings.api_base_url:
+        raise ConfigurationError(
+            "API_BASE_URL is not set and no client.yaml names a server. Set API_BASE_URL to the Flight "
+            "Control API address (for example https://api.flightctl.example.com:3443) or run "
+            "`flightctl login`."
+        )
+    conf = Configuration(host=settings.api_base_url.rstrip("/") + "/api/v1")
+
+    class _OrgApiClient(ApiClient):
+        def param_serialize(self, *args: Any, **kwargs: Any) -> Any:
+            organization = getattr(_call_organization, "value", None)
+            if organization:
+                query = kwargs.get("query_params")
+                kwargs["query_params"] = [*(query or []), ("org_id", organization)]
+            return super().param_serialize(*args, **kwargs)
+
+    client = _OrgApiClient(conf)
+    # One TLS truth: config.py's SSLContext (CA order, verify, tls-server-name). cert_reqs must match the
+    # context's mode, or urllib3 overwrites verify_mode on the shared context. Retries are ours.
+    context = settings.tls.ssl_context()
+    client.rest_client.pool_manager = urllib3.PoolManager(
+        num_pools=4,
+        maxsize=_CONCURRENT_CALLS,
+        ssl_context=context,
+        cert_reqs=context.verify_mode,
+        retries=False,
+    )
+    return client
+
+
+def _parse_list(body: Any) -> ListPage:
+    if not isinstance(body, dict):
+        return ListPage([], None, None)
+    meta = body.get("metadata") or {}
+    items = [i for i in body.get("items") or [] if isinstance(i, dict)]
+    remaining = meta.get("remainingItemCount")
+    return ListPage(
+        items=items,
+        continue_token=meta.get("continue") or None,
+        remaining=remaining if isinstance(remaining, int) else None,
+        summary=body.get("summary") if isinstance(body.get("summary"), dict) else None,
+    )
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    # A finite, non-negative number of seconds, at most an hour, whatever the header said.
+    return min(max(0.0, seconds), _MAX_RETRY_AFTER) if math.isfinite(seconds) else None
+
+
+def _server_message(response: _Response) -> str:
+    """The Status.message of an error body, or its text when the body is not a Status."""
+    body = response.data
+    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
+        return str(body["message"])
+    text = response.body.decode("utf-8", "replace").strip()
+    return text[:500] or f"HTTP {response.status} with an empty body"
+
+
+_ADVICE: Mapping[int, str] = {
+    400: "Fix the argument the message names (selector grammar and fields are in the server instructions and "
+    "each tool's description), then call again.",
+    403: "This account may not read this resource in this organization: ask a Flight Control "
+    "administrator for access, or check the organization setting.",
+    404: "Check the name: list existing names with {tool}.",
+    406: "This Flight Control does not serve API version v1beta1; upgrade it or use a matching "
+    "flightctl-mcp.",
+    409: "The object is changing; retry in a moment.",
+    429: "Flight Control is rate limiting this client{retried}; wait {wait} and try again, with fewer calls.",
+    503: "Flight Control is unavailable{retried}; wait {wait} and try again; if it persists check its "
+    "health.",
+}
+
+
+def _status_error(response: _Response, hint_tool: str | None) -> APIError:
+    status = response.status
+    message = _server_message(response)
+    retry_after = _retry_after(response.headers)
+    retried = response.headers.get("x-mcp-retried")
+    advice = _ADVICE.get(status) or (
+        "Flight Control failed on its side; retry later, and check the API server's logs if it persists."
+        if status >= 500
+        else "Check the arguments and the server's message above."
+    )
+    advice = advice.format(
+        tool=hint_tool or "the matching query tool",
+        retried=f" (retried {retried})" if retried else "",
+        wait=f"{retry_after:g} s" if retry_after is not None else "a little",
+    )
+    return APIError(status, f"Flight Control answered {status}: {message}. {advice}", retry_after=retry_after)
+
+
+def _auth_error(response: _Response) -> AuthenticationError:
+    return AuthenticationError(
+        f"Flight Control refused the credentials (401: {_server_message(response)}). Run `flightctl login` "
+        "again, or set a fresh REFRESH_TOKEN (or access token) for this server, then retry."
+    )
+
+
+def _connection_error(base: str | None, reason: str, *, tls: bool) -> APIConnectionError:
+    reason = " ".join(reason.split())[:300]
+    if tls or "CERTIFICATE" in reason.upper() or "SSL" in reason.upper():
+        return APIConnectionError(
+            f"TLS with Flight Control at {base} failed: {reason}. Set CA_CERT_PATH to the CA that signed the "
+            "API's certificate (or fix certificate-authority in client.yaml); INSECURE_SKIP_VERIFY=true only "
+            "for testing."
+        )
+    return APIConnectionError(
+        f"Could not reach Flight Control at {base}: {reason}. Check API_BASE_URL, that the API server is "
+        "running, and the network between here and it."
+    )
