@@ -20,8 +20,8 @@ from auth import StaticTokenSource
 from command_tool import TOOL_NAME
 from config import CommandSettings, Secret, Settings, TLSSettings
 from conftest import TLSFiles
+from flightctl_api import FlightControlAPI
 from main import build_server
-from resource_queries import FlightControlAPI
 from services import Services
 from simulator.console import console_log
 from simulator.harness import SimulatorServer
