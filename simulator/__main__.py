@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="lifetime of issued refresh tokens, s (default: 1800)",
     )
     add(
+        "--login-as",
+        choices=sorted(USERS),
+        default=None,
+        help="log this user in at the OIDC authorization endpoint without a form (non-interactive "
+        "authorization-code logins, e.g. for MCP clients' OAuth); default: show a login form",
+    )
+    add(
         "--console-wait-seconds",
         type=float,
         default=60.0,
@@ -198,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             console_wait_seconds=args.console_wait_seconds,
             latency_ms=args.latency_ms,
             full_devices=args.full_devices,
+            login_user=args.login_as,
         )
     except (LoadError, OSError) as exc:
         print(f"simulator: {exc}", file=sys.stderr)

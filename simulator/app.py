@@ -27,6 +27,7 @@ from simulator.console import console_endpoint
 from simulator.errors import API_VERSION, ApiFailure, status_body
 from simulator.generator import DeviceRecord, device_spec
 from simulator.kinds import KINDS, LABEL_FIELDS
+from simulator.oidc import grant_tokens, oidc_routes
 from simulator.resources import MAX_LIMIT, decode_continue, encode_continue, rfc3339, summarize
 from simulator.selectors import Predicate, compile_field_selector, compile_label_selector
 from simulator.spec_paths import SPEC_OPERATIONS
@@ -35,7 +36,6 @@ from simulator.state import (
     ORGANIZATIONS,
     PROVIDER_NAME,
     READ_RESOURCES,
-    REALM,
     USERS,
     OAuthError,
     Principal,
@@ -143,6 +143,7 @@ def _combine(*predicates: Predicate | None) -> Predicate | None:
 # ----------------------------------------------------------------------------------- the handlers
 
 Handler = Callable[[Request, "Context"], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class Context:
@@ -463,6 +464,22 @@ async def auth_validate(request: Request, ctx: Context) -> Response:
     return JSON(status_body(200, ""))
 
 
+def _auth_rate_limited(endpoint: Endpoint) -> Endpoint:
+    """Flight Control's stricter limiter on /auth/validate (rateLimit.authRequests per authWindow, per
+    client IP), which answers before authentication."""
+
+    async def limited(request: Request) -> Response:
+        state: SimulatorState = request.app.state.simulator
+        window = state.auth_check_allowed(request.client.host if request.client else "")
+        if not window:
+            return await endpoint(request)
+        body = {"apiVersion": "", "code": 429, "kind": "", "reason": "TooManyRequests", "status": ""}
+        body["message"] = "Login rate limit exceeded, please try again later"
+        return JSON(body, 429, headers={"Retry-After": str(int(window))})
+
+    return limited
+
+
 async def auth_userinfo(request: Request, ctx: Context) -> Response:
     assert ctx.principal is not None
     user = USERS[ctx.principal.user]
@@ -511,98 +528,11 @@ async def auth_token_proxy(request: Request, ctx: Context) -> Response:
         return JSON({"error": "unsupported_grant_type", "error_description": "Unsupported grant_type"}, 400)
     if not form.get("client_id"):
         return JSON({"error": "invalid_request", "error_description": "client_id is required"}, 400)
-    if grant == "authorization_code":
-        return JSON({"error": "invalid_grant", "error_description": "Code not valid"}, 400)
     try:
-        tokens = ctx.state.refresh(form.get("refresh_token"), form.get("client_id"))
+        tokens = grant_tokens(ctx.state, form)
     except OAuthError as exc:
         return JSON(exc.body(), 400)
     return JSON(token_response(tokens))
-
-
-# ----------------------------------------------------------------------------------- OIDC issuer
-
-
-async def oidc_configuration(request: Request) -> Response:
-    if request.path_params["realm"] != REALM:
-        return JSON({"error": "Realm does not exist"}, 404)
-    issuer = request.app.state.simulator.issuer
-    base = f"{issuer}/protocol/openid-connect"
-    return JSON(
-        {
-            "issuer": issuer,
-            "authorization_endpoint": f"{base}/auth",
-            "token_endpoint": f"{base}/token",
-            "userinfo_endpoint": f"{base}/userinfo",
-            "end_session_endpoint": f"{base}/logout",
-            "jwks_uri": f"{base}/certs",
-            "grant_types_supported": ["authorization_code", "refresh_token", "password"],
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["HS256"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "none"],
-            "code_challenge_methods_supported": ["S256"],
-            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "preferred_username", "scope"],
-        }
-    )
-
-
-async def oidc_token(request: Request) -> Response:
-    """Keycloak-like token endpoint: form-encoded refresh and password grants."""
-    if request.path_params["realm"] != REALM:
-        return JSON({"error": "Realm does not exist"}, 404)
-    state: SimulatorState = request.app.state.simulator
-    if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
-        return JSON(
-            {"error": "invalid_request", "error_description": "Missing form parameter: grant_type"}, 400
-        )
-    form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
-    grant = form.get("grant_type")
-    if not grant:
-        return JSON(
-            {"error": "invalid_request", "error_description": "Missing form parameter: grant_type"}, 400
-        )
-    if form.get("client_id") != CLIENT_ID:
-        return JSON(
-            {"error": "invalid_client", "error_description": "Invalid client or Invalid client credentials"},
-            401,
-        )
-    try:
-        if grant == "refresh_token":
-            tokens = state.refresh(form.get("refresh_token"), form.get("client_id"))
-        elif grant == "password":
-            user = form.get("username", "")
-            if user not in USERS or form.get("password") != user:
-                raise OAuthError(401, "invalid_grant", "Invalid user credentials")
-            tokens = state.issue_tokens(user)
-        else:
-            raise OAuthError(400, "unsupported_grant_type", "Unsupported grant_type")
-    except OAuthError as exc:
-        return JSON(exc.body(), exc.status)
-    body = token_response(tokens)
-    body.update(
-        {
-            "refresh_expires_in": int(state.refresh_token_ttl),
-            "not-before-policy": 0,
-            "session_state": state.subject(tokens.access_token[-12:]),
-            "scope": "openid profile email",
-        }
-    )
-    return JSON(body)
-
-
-async def oidc_userinfo(request: Request) -> Response:
-    state: SimulatorState = request.app.state.simulator
-    try:
-        principal = state.authenticate(request.headers.get("authorization"))
-    except ApiFailure:
-        return JSON({"error": "invalid_token", "error_description": "Token verification failed"}, 401)
-    return JSON({"sub": state.subject(principal.user), "preferred_username": principal.user})
-
-
-async def oidc_certs(request: Request) -> Response:
-    return JSON({"keys": []})
 
 
 # ------------------------------------------------------------------------- test-control (/_sim/)
@@ -728,7 +658,7 @@ def _routes() -> list[BaseRoute]:
         Route(f"{v1}/organizations", api("organizations", "list", org=False)(list_organizations)),
         Route(f"{v1}/version", api("version", "get")(get_version)),
         Route(f"{v1}/auth/config", api(None, auth=False, org=False)(auth_config)),
-        Route(f"{v1}/auth/validate", api(None, org=False)(auth_validate)),
+        Route(f"{v1}/auth/validate", _auth_rate_limited(api(None, org=False)(auth_validate))),
         Route(f"{v1}/auth/userinfo", api(None, org=False)(auth_userinfo)),
         Route(f"{v1}/auth/permissions", api(None, org=False)(auth_permissions)),
         Route(
@@ -750,10 +680,7 @@ def _routes() -> list[BaseRoute]:
         Route("/api/version", legacy_version),
         Route("/healthz", healthz),
         Route("/readyz", healthz),
-        Route("/realms/{realm}/.well-known/openid-configuration", oidc_configuration),
-        Route("/realms/{realm}/protocol/openid-connect/token", oidc_token, methods=["POST"]),
-        Route("/realms/{realm}/protocol/openid-connect/userinfo", oidc_userinfo, methods=["GET", "POST"]),
-        Route("/realms/{realm}/protocol/openid-connect/certs", oidc_certs),
+        *oidc_routes(),
         Route("/_sim/faults", sim_faults, methods=["GET", "POST"]),
         Route("/_sim/tokens", sim_tokens, methods=["POST"]),
         Route("/_sim/revoke", sim_revoke, methods=["POST"]),

@@ -48,6 +48,8 @@ class SimulatorServer:
         port: int = 0,
         start: bool = True,
         startup_timeout: float = 30.0,
+        login_user: str | None = None,
+        auth_rate_limit: tuple[int, float] | None = None,
     ) -> None:
         if bool(tls_cert) != bool(tls_key):
             raise ValueError("tls_cert and tls_key go together: give both for HTTPS, neither for HTTP")
@@ -62,6 +64,8 @@ class SimulatorServer:
             console_wait_seconds=console_wait_seconds,
             latency_ms=latency_ms,
             full_devices=full_devices,
+            login_user=login_user,
+            auth_rate_limit=auth_rate_limit,
         )
         self._tls = (tls_cert, tls_key) if tls_cert and tls_key else None
         self._host = host

@@ -27,7 +27,15 @@ from simulator.faults import Faults
 from simulator.generator import DeviceRecord, GeneratedData, generate, render_device
 from simulator.kinds import KINDS
 from simulator.resources import Collection, summarize
-from simulator.tokens import AccessToken, RefreshToken, TokenSet, make_jwt, new_refresh_token
+from simulator.tokens import (
+    AccessToken,
+    AuthorizationCode,
+    RefreshToken,
+    SigningKey,
+    TokenSet,
+    new_refresh_token,
+    s256,
+)
 
 __all__ = [
     "DEFAULT_ORG",
@@ -179,6 +187,8 @@ class SimulatorState:
         latency_ms: float = 0.0,
         full_devices: bool = False,
         version: str = "v1.3.0-sim",
+        login_user: str | None = None,
+        auth_rate_limit: tuple[int, float] | None = None,
     ) -> None:
         self.clock = Clock()
         self.seed = seed
@@ -193,7 +203,13 @@ class SimulatorState:
         self.console_wait_seconds = console_wait_seconds
         self.faults = Faults(latency_ms)
         self.base_url = ""
-        self.secret = secrets.token_bytes(32)
+        self.signing_key = SigningKey()
+        #: The user the authorization endpoint logs in without asking (a pre-authorised test login).
+        self.login_user = login_user
+        #: Flight Control's rateLimit.authRequests/authWindow on /auth/validate, per client IP; None = off.
+        self.auth_rate_limit = auth_rate_limit
+        self._auth_hits: dict[str, collections.deque[float]] = {}
+        self._codes: dict[str, AuthorizationCode] = {}
         self._lock = threading.RLock()
         self._access: dict[str, AccessToken] = {}
         self._refresh: dict[str, RefreshToken] = {}
@@ -305,7 +321,7 @@ class SimulatorState:
         self._user(user)
         scope_set = frozenset(scopes) if scopes is not None else None
         lifetime = self.access_token_ttl if ttl is None else ttl
-        token = make_jwt(self._claims(user, scope_set, lifetime, "access"), self.secret)
+        token = self.signing_key.sign(self._claims(user, scope_set, lifetime, "access"))
         with self._lock:
             self._access[token] = AccessToken(user, scope_set, self.clock.now() + lifetime)
         return token
@@ -331,7 +347,7 @@ class SimulatorState:
         scope_set = frozenset(scopes) if scopes is not None else None
         lifetime = self.access_token_ttl if access_ttl is None else access_ttl
         access = self.issue_access_token(user, scope_set, lifetime)
-        id_token = make_jwt(self._claims(user, scope_set, lifetime, "id"), self.secret)
+        id_token = self.signing_key.sign(self._claims(user, scope_set, lifetime, "id"))
         refresh = refresh_token or new_refresh_token()
         refresh_life = self.refresh_token_ttl if refresh_ttl is None else refresh_ttl
         with self._lock:
@@ -357,6 +373,51 @@ class SimulatorState:
                 raise OAuthError(400, "invalid_grant", "Token is not active")
             record.used = True
         return self.issue_tokens(record.user, record.scopes, record.access_ttl)
+
+    def issue_code(self, user: str, client_id: str, redirect_uri: str, code_challenge: str) -> str:
+        """An authorization code for a completed login; it lives 60 s and is redeemed once."""
+        self._user(user)
+        code = secrets.token_urlsafe(32)
+        with self._lock:
+            self._codes[code] = AuthorizationCode(
+                user, client_id, redirect_uri, code_challenge, self.clock.now() + 60
+            )
+        return code
+
+    def redeem_code(
+        self, code: str | None, client_id: str | None, redirect_uri: str | None, verifier: str | None
+    ) -> TokenSet:
+        """The authorization_code grant with PKCE (S256), Keycloak's errors. Raises OAuthError."""
+        if client_id != CLIENT_ID:
+            raise OAuthError(401, "invalid_client", "Invalid client or Invalid client credentials")
+        with self._lock:
+            grant = self._codes.pop(code or "", None)
+        if grant is None or grant.expires_at <= self.clock.now():
+            raise OAuthError(400, "invalid_grant", "Code not valid")
+        if grant.client_id != client_id:
+            raise OAuthError(400, "invalid_grant", "Auth error")
+        if redirect_uri != grant.redirect_uri:
+            raise OAuthError(400, "invalid_grant", "Incorrect redirect_uri")
+        if not verifier:
+            raise OAuthError(400, "invalid_grant", "PKCE code verifier not specified")
+        if s256(verifier) != grant.code_challenge:
+            raise OAuthError(400, "invalid_grant", "PKCE verification failed: Code mismatch")
+        return self.issue_tokens(grant.user)
+
+    def auth_check_allowed(self, client: str) -> float | None:
+        """Count a /auth/validate call from ``client``; the Retry-After (window) when over the limit."""
+        if self.auth_rate_limit is None:
+            return None
+        limit, window = self.auth_rate_limit
+        now = self.clock.now()
+        with self._lock:
+            hits = self._auth_hits.setdefault(client, collections.deque())
+            while hits and hits[0] <= now - window:
+                hits.popleft()
+            if len(hits) >= limit:
+                return window
+            hits.append(now)
+        return None
 
     def revoke(self, token: str) -> bool:
         """Revoke an access, id, static or refresh token; True when it was known."""

@@ -1,32 +1,55 @@
-"""Tokens: HS256 JWTs for access and id tokens (so clients can read ``exp``), opaque refresh tokens.
+"""Tokens: RS256 JWTs for access and id tokens, signed with a key the issuer publishes in its JWKS (as
+Keycloak and Flight Control's own issuer do), opaque refresh tokens and authorization codes.
 
 The simulator decides validity from its own registry, not from the signature: a token is good while it
-is registered, not revoked, and its ``exp`` is after the simulator clock.
+is registered, not revoked, and its ``exp`` is after the simulator clock. The signature is there so
+resource servers can check tokens locally, exactly as they would against the real issuer.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AccessToken", "RefreshToken", "TokenSet", "decode_jwt_claims", "make_jwt"]
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+__all__ = [
+    "AccessToken",
+    "AuthorizationCode",
+    "RefreshToken",
+    "SigningKey",
+    "TokenSet",
+    "decode_jwt_claims",
+    "s256",
+]
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+class SigningKey:
+    """The issuer's RSA key: signs tokens (RS256) and is published as a JWK."""
+
+    def __init__(self) -> None:
+        self._private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = secrets.token_hex(8)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self._private, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
+
+    def jwk(self) -> dict[str, Any]:
+        """The public key as the JWKS entry Keycloak publishes."""
+        public: dict[str, Any] = RSAAlgorithm.to_jwk(self._private.public_key(), as_dict=True)
+        return {**public, "kid": self.kid, "use": "sig", "alg": "RS256"}
 
 
-def make_jwt(claims: dict[str, Any], secret: bytes) -> str:
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "flightctl-sim"}).encode())
-    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
-    signing_input = f"{header}.{payload}".encode()
-    signature = _b64url(hmac.new(secret, signing_input, hashlib.sha256).digest())
-    return f"{header}.{payload}.{signature}"
+def s256(verifier: str) -> str:
+    """The PKCE S256 code challenge of ``verifier`` (RFC 7636)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def decode_jwt_claims(token: str) -> dict[str, Any]:
@@ -58,6 +81,17 @@ class RefreshToken:
     used: bool = False
     revoked: bool = False
     access_ttl: float | None = None
+
+
+@dataclass
+class AuthorizationCode:
+    """What a login at the authorization endpoint granted, until the client redeems it (once)."""
+
+    user: str
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    expires_at: float
 
 
 @dataclass(frozen=True)
