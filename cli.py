@@ -1,4 +1,4 @@
-"""The command line behind ``python main.py [serve|check|demo|config-doc]``.
+"""The command line behind ``flightctl-mcp`` and ``python main.py`` [serve|check|demo|config-doc].
 
 Every flag comes from ``config.OPTIONS``, so the command line, the environment and
 ``docs/configuration.md`` always agree. ``serve`` keeps stdout for the MCP protocol; ``check`` and
@@ -28,6 +28,7 @@ from config import (
     load_settings,
 )
 from errors import ConfigurationError, FlightControlError
+from version import __version__
 
 __all__ = ["build_parser", "flags_from_args", "main"]
 
@@ -60,13 +61,14 @@ DEMO_OWNED = (
 def build_parser() -> argparse.ArgumentParser:
     """argparse from OPTIONS: one flag per setting, grouped as in the configuration reference."""
     parser = argparse.ArgumentParser(
-        prog="python main.py",
+        prog=_program_name(),
         usage="%(prog)s [serve|check|demo|config-doc] [--flag VALUE ...]",
         description="MCP server for Flight Control. Every flag can also be set through the environment "
         "variable named in its help; flags win over the environment, which wins over client.yaml.",
         epilog="Commands: " + "; ".join(f"{name}: {text}" for name, text in COMMANDS.items()),
     )
     parser.add_argument("command", nargs="?", choices=tuple(COMMANDS), default="serve", help="what to do")
+    parser.add_argument("--version", action="version", version=f"flightctl-mcp {__version__}")
     groups: dict[str, argparse._ArgumentGroup] = {}
     for opt in OPTIONS:
         group = groups.get(opt.group) or groups.setdefault(opt.group, parser.add_argument_group(opt.group))
@@ -76,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             group.add_argument(opt.flag, dest=opt.env, metavar=opt.env, help=help_text)
     return parser
+
+
+def _program_name() -> str:
+    """How the user started us, for usage lines: the installed command or ``python main.py``."""
+    return "python main.py" if Path(sys.argv[0]).name == "main.py" else "flightctl-mcp"
 
 
 def flags_from_args(args: argparse.Namespace) -> dict[str, str]:

@@ -26,10 +26,10 @@ from errors import FlightControlError
 from operations import OPERATIONS, OPERATIONS_BY_NAME, Operation
 from resource_queries import KINDS, ResourceKind
 from services import Services
+from version import __version__
 
-__all__ = ["INSTRUCTIONS", "SERVER_VERSION", "OperationTool", "build_server", "serve", "tool_schema"]
+__all__ = ["INSTRUCTIONS", "OperationTool", "build_server", "serve", "tool_schema"]
 
-SERVER_VERSION = "0.2.0"
 _log = logging.getLogger("flightctl_mcp.tools")
 
 INSTRUCTIONS = """\
@@ -185,7 +185,7 @@ def _add_prompts(mcp: FastMCP[Any]) -> None:
 def build_server(settings: Settings, services: Services | None = None) -> FastMCP[Any]:
     """The FastMCP app with every operation, resource and prompt; the command tool only when enabled."""
     services = services or Services.from_settings(settings)
-    mcp: FastMCP[Any] = FastMCP("flightctl-mcp", instructions=INSTRUCTIONS, version=SERVER_VERSION)
+    mcp: FastMCP[Any] = FastMCP("flightctl-mcp", instructions=INSTRUCTIONS, version=__version__)
     for operation in OPERATIONS:
         mcp.add_tool(OperationTool.create(operation, services))
     for kind in KINDS:

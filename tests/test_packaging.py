@@ -1,4 +1,4 @@
-"""What ships besides the code: Containerfile, workflows, issue templates and Kubernetes manifests.
+"""What ships: the Python distribution, Containerfile, workflows, issue templates and Kubernetes manifests.
 
 These files are read by tools that never run in the test suite (buildx, GitHub Actions, kubectl), so a
 typo in them shows up only after a merge. The checks here parse them and hold them to the contracts
@@ -27,6 +27,7 @@ import yaml
 from fastmcp.server.http import DEFAULT_HOSTS
 
 import config
+from tests.distribution import Installed, build_and_install, clone_files, runtime_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINERFILE = ROOT / "Containerfile"
@@ -35,6 +36,139 @@ DEPLOY = ROOT / "deploy"
 
 # Image variables that are not server settings (Python, fastmcp and the shell's own).
 _NON_SERVER_ENV = re.compile(r"^(PATH|HOME|PYTHON\w*|FASTMCP_\w+|LANG|LC_\w+)$")
+
+
+# --- the Python distribution (sdist and wheel) -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def installed() -> Installed:
+    """The sdist and wheel built from this tree, and a venv with the wheel installed (once per session)."""
+    return build_and_install()
+
+
+def _pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def _clean_env(home: Path) -> dict[str, str]:
+    """No PYTHONPATH, no developer settings: only what a fresh shell would have."""
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "LOG_FILE": str(home / "flightctl-mcp.log")}
+
+
+def test_every_server_module_is_listed_for_the_wheel() -> None:
+    listed = sorted(_pyproject()["tool"]["setuptools"]["py-modules"])
+    present = runtime_modules()
+    missing = sorted(set(present) - set(listed))
+    assert not missing, (
+        f"top-level modules {missing} are not packaged: add them to [tool.setuptools] py-modules in "
+        "pyproject.toml (and tests or tools belong under tests/ or scripts/, not at the top level)"
+    )
+    gone = sorted(set(listed) - set(present))
+    assert not gone, f"pyproject.toml lists modules that do not exist: {gone}; remove them from py-modules"
+
+
+def test_wheel_holds_the_server_modules_and_the_simulator_and_nothing_else(installed: Installed) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        names = set(wheel.namelist())
+    dist_info = {name for name in names if name.split("/")[0].endswith(".dist-info")}
+    expected = {f"{module}.py" for module in runtime_modules()} | {
+        path for path in clone_files() if path.startswith("simulator/") and path.endswith(".py")
+    }
+    shipped = names - dist_info
+    assert shipped - expected == set(), f"the wheel ships files that are not the server: {shipped - expected}"
+    assert expected - shipped == set(), f"the wheel lacks: {expected - shipped}; see py-modules in pyproject"
+    assert any(name.endswith("/licenses/LICENSE") for name in dist_info), "the license travels in the wheel"
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        (entry_points,) = (wheel.read(n).decode() for n in dist_info if n.endswith("/entry_points.txt"))
+    assert "flightctl-mcp = cli:main" in entry_points
+
+
+def test_wheel_requires_exactly_the_declared_dependencies(installed: Installed) -> None:
+    from importlib.metadata import PathDistribution
+
+    from packaging.requirements import Requirement
+
+    (dist_info,) = installed.venv.glob("lib/python3*/site-packages/flightctl_mcp-*.dist-info")
+    distribution = PathDistribution(dist_info)
+    project = _pyproject()["project"]
+    assert distribution.version == project["version"]
+    runtime = {str(Requirement(req)) for req in distribution.requires or [] if "extra ==" not in req}
+    assert runtime == {str(Requirement(req)) for req in project["dependencies"]}
+
+
+def test_sdist_builds_the_same_wheel_and_carries_readme_and_license(installed: Installed) -> None:
+    import tarfile
+
+    with tarfile.open(installed.sdist) as sdist:
+        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    assert {"pyproject.toml", "README.md", "LICENSE", "main.py", "cli.py", "simulator/__init__.py"} <= names
+    assert not any(name.startswith(("bench/", "deploy/", ".github/")) for name in names), sorted(names)
+
+
+def _run(program: Path, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run an installed program from an unrelated directory with a fresh shell's environment."""
+    return subprocess.run(
+        [str(program), *args], env=_clean_env(home), cwd=home, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_installed_command_prints_its_version_and_lists_its_commands(
+    installed: Installed, tmp_path: Path
+) -> None:
+    version = _run(installed.command, "--version", home=tmp_path)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"flightctl-mcp {_pyproject()['project']['version']}"
+    usage = _run(installed.command, "--help", home=tmp_path)
+    assert usage.returncode == 0, usage.stderr
+    assert usage.stdout.startswith("usage: flightctl-mcp ")
+    for command in ("serve", "check", "demo", "config-doc"):
+        assert command in usage.stdout
+    reference = _run(installed.command, "config-doc", home=tmp_path)
+    assert reference.stdout == (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+
+
+def test_installed_server_runs_from_the_wheel_not_from_this_tree(
+    installed: Installed, tmp_path: Path
+) -> None:
+    probe = "import cli, main, simulator\nfor m in (cli, main, simulator): print(m.__file__)"
+    done = _run(installed.python, "-c", probe, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for line in done.stdout.splitlines():
+        assert Path(line).is_relative_to(installed.venv), line
+
+
+async def test_installed_command_answers_query_devices_over_stdio(
+    installed: Installed, make_simulator: Any, tmp_path: Path
+) -> None:
+    """What `uvx flightctl-mcp`/pipx start: the console script, configured by environment variables only."""
+    from fastmcp import Client
+    from fastmcp.client.transports import StdioTransport
+
+    sim = make_simulator(devices=8, tls=False)
+    env = {
+        **_clean_env(tmp_path),
+        "API_BASE_URL": sim.base_url,
+        "OIDC_TOKEN_URL": sim.oidc_token_url,
+        "REFRESH_TOKEN": sim.issue_tokens(user="admin").refresh_token,
+    }
+    transport = StdioTransport(str(installed.command), [], env=env, cwd=str(tmp_path), keep_alive=False)
+    async with Client(transport, timeout=60) as client:
+        result = await client.call_tool("query_devices", {"limit": 3})
+        assert client.server_info is not None
+        server_version = client.server_info.version
+    answer = json.loads(result.content[0].text)
+    assert answer["total"] == 8
+    assert len(answer["items"]) == 3
+    assert server_version == _pyproject()["project"]["version"]
+
+
+def test_version_comes_from_pyproject_in_a_clone() -> None:
+    import version
+
+    assert version.__version__ == _pyproject()["project"]["version"]
 
 
 # --- Containerfile ----------------------------------------------------------------------------------
