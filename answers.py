@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from errors import InvalidRequest
-from resource_queries import KINDS_BY_KIND, MAX_PAGE_SIZE, BearerSource, ResourceKind
+from resource_queries import KINDS_BY_KIND, MAX_PAGE_SIZE, ResourceKind
 
 if TYPE_CHECKING:
+    from auth import TokenSource
     from services import Services
 
 __all__ = [
@@ -268,7 +269,7 @@ class _Collected:
 
 
 async def list_answer(
-    services: Services, tokens: BearerSource | None, kind: ResourceKind, query: ListQuery
+    services: Services, tokens: TokenSource | None, kind: ResourceKind, query: ListQuery
 ) -> dict[str, Any]:
     """Page until ``limit`` items or the response budget; say what remains and how to get it."""
     _check_view_options(query.fields, query.full, kind.tool)
@@ -315,7 +316,7 @@ def _page_size(position: _Position, wanted: int, room: int, item_bytes: int) -> 
 
 async def _collect(
     services: Services,
-    tokens: BearerSource | None,
+    tokens: TokenSource | None,
     kind: ResourceKind,
     query: ListQuery,
     position: _Position,

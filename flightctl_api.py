@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import urllib3
 
-from auth import organization_for
+from auth import TokenSource, organization_for
 from errors import APIConnectionError, APIError, AuthenticationError, ConfigurationError
-from resource_queries import API_VERSION, BearerSource, ResourceKind
+from resource_queries import API_VERSION, ResourceKind
 
 if TYPE_CHECKING:
     from config import Settings
@@ -35,8 +35,6 @@ __all__ = ["FlightControlAPI", "ListPage"]
 
 _log = logging.getLogger("flightctl_mcp.api")
 
-#: The org_id of the call running in this worker thread (read when flightctl-client builds the query).
-_call_organization = threading.local()
 _MAX_RETRY_AFTER = 3600.0
 _CONCURRENT_CALLS = 64
 
@@ -92,7 +90,6 @@ class FlightControlAPI:
         self._max_retry_wait = max_retry_wait
         self._backoff = backoff
         self._client: Any = None
-        self._apis: dict[str, Any] = {}
         self._limiters: dict[int, anyio.CapacityLimiter] = {}
         self._build_lock = threading.Lock()
 
@@ -104,7 +101,7 @@ class FlightControlAPI:
     async def list_page(
         self,
         kind: ResourceKind,
-        tokens: BearerSource | None,
+        tokens: TokenSource | None,
         *,
         limit: int,
         continue_token: str | None = None,
@@ -127,7 +124,7 @@ class FlightControlAPI:
 
     async def summary(
         self,
-        tokens: BearerSource | None,
+        tokens: TokenSource | None,
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
@@ -145,7 +142,7 @@ class FlightControlAPI:
         summary = body.get("summary") if isinstance(body, dict) else None
         return summary if isinstance(summary, dict) else {}
 
-    async def get(self, kind: ResourceKind, name: str, tokens: BearerSource | None) -> dict[str, Any]:
+    async def get(self, kind: ResourceKind, name: str, tokens: TokenSource | None) -> dict[str, Any]:
         """One object by name (a fleet comes with its devices summary)."""
         if not kind.get_method:
             raise APIError(
@@ -158,7 +155,7 @@ class FlightControlAPI:
         )
         return body if isinstance(body, dict) else {}
 
-    async def get_path(self, api_class: str, method: str, tokens: BearerSource | None, **query: Any) -> Any:
+    async def get_path(self, api_class: str, method: str, tokens: TokenSource | None, **query: Any) -> Any:
         """Any other read (rendered, lastseen, labels, organizations, version); None for a 204."""
         return await self.call(api_class, method, tokens, **query)
 
@@ -168,7 +165,7 @@ class FlightControlAPI:
         self,
         api_class: str,
         method: str,
-        tokens: BearerSource | None,
+        tokens: TokenSource | None,
         *,
         hint_tool: str | None = None,
         **query: Any,
@@ -180,8 +177,7 @@ class FlightControlAPI:
         organization = organization_for(tokens, self._settings.organization)
 
         def run(headers: dict[str, str]) -> Any:  # runs in a worker thread, client built there too
-            operation = getattr(self._api(api_class), method)
-            _call_organization.value = organization
+            operation = getattr(self._api(api_class, organization), method)
             return operation(**args, _headers=headers, _request_timeout=timeout)
 
         response = await self._with_auth(run, tokens)
@@ -197,7 +193,7 @@ class FlightControlAPI:
             "API (the part before /api/v1)."
         )
 
-    async def _with_auth(self, run: _Call, tokens: BearerSource | None) -> _Response:
+    async def _with_auth(self, run: _Call, tokens: TokenSource | None) -> _Response:
         """Send with the current bearer; after a 401, retry once with a refreshed one."""
         bearer = await tokens.bearer() if tokens is not None else None
         response = await self._with_retries(run, bearer)
@@ -273,18 +269,15 @@ class FlightControlAPI:
 
     # --- client construction ------------------------------------------------------------------------
 
-    def _api(self, api_class: str) -> Any:
-        """The flightctl-client API object (built on first use, in a worker thread: it reads CA files)."""
-        with self._build_lock:
-            api = self._apis.get(api_class)
-            if api is None:
-                import flightctl.api
+    def _api(self, api_class: str, organization: str | None) -> Any:
+        """The flightctl-client API object for one call in ``organization`` (the shared ApiClient is built
+        on first use, in a worker thread: it reads CA files)."""
+        import flightctl.api
 
-                if self._client is None:
-                    self._client = _build_api_client(self._settings)
-                api = getattr(flightctl.api, api_class)(self._client)
-                self._apis[api_class] = api
-            return api
+        with self._build_lock:
+            if self._client is None:
+                self._client = _build_api_client(self._settings)
+        return getattr(flightctl.api, api_class)(_InOrganization(self._client, organization))
 
     def close(self) -> None:
         """Release pooled connections (the pool is rebuilt on the next call)."""
@@ -293,7 +286,7 @@ class FlightControlAPI:
 
 
 def _build_api_client(settings: Settings) -> Any:
-    """One ApiClient for the process: host, TLS and pool from settings; each call's org_id in its query."""
+    """One ApiClient for the process: host, TLS and pool from settings (org_id is added per call)."""
     from flightctl.api_client import ApiClient
     from flightctl.configuration import Configuration
 
@@ -303,17 +296,7 @@ def _build_api_client(settings: Settings) -> Any:
             "Control API address (for example https://api.flightctl.example.com:3443) or run "
             "`flightctl login`."
         )
-    conf = Configuration(host=settings.api_base_url.rstrip("/") + "/api/v1")
-
-    class _OrgApiClient(ApiClient):
-        def param_serialize(self, *args: Any, **kwargs: Any) -> Any:
-            organization = getattr(_call_organization, "value", None)
-            if organization:
-                query = kwargs.get("query_params")
-                kwargs["query_params"] = [*(query or []), ("org_id", organization)]
-            return super().param_serialize(*args, **kwargs)
-
-    client = _OrgApiClient(conf)
+    client = ApiClient(Configuration(host=settings.api_base_url.rstrip("/") + "/api/v1"))
     # One TLS truth: config.py's SSLContext (CA order, verify, tls-server-name). cert_reqs must match the
     # context's mode, or urllib3 overwrites verify_mode on the shared context. Retries are ours.
     context = settings.tls.ssl_context()
@@ -325,6 +308,26 @@ def _build_api_client(settings: Settings) -> Any:
         retries=False,
     )
     return client
+
+
+class _InOrganization:
+    """The shared ApiClient as one call sees it: every query it serializes carries that call's org_id.
+
+    flightctl-client never sends org_id (the spec's orgId scheme is referenced by no operation), so it
+    is added here, explicitly per call; everything else is the shared client itself.
+    """
+
+    def __init__(self, client: Any, organization: str | None) -> None:
+        self._client = client
+        self._organization = organization
+
+    def param_serialize(self, *args: Any, **kwargs: Any) -> Any:
+        if self._organization:
+            kwargs["query_params"] = [*(kwargs.get("query_params") or []), ("org_id", self._organization)]
+        return self._client.param_serialize(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
 
 
 def _parse_list(body: Any) -> ListPage:

@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from answers import InvalidRequest, ListQuery, dumps, fits, link, list_answer, project, single_answer
+from auth import TokenSource
 from errors import APIError
-from resource_queries import KINDS, KINDS_BY_NAME, MAX_PAGE_SIZE, BearerSource, ResourceKind
+from resource_queries import KINDS, KINDS_BY_NAME, MAX_PAGE_SIZE, ResourceKind
 
 if TYPE_CHECKING:
     from services import Services
 
 __all__ = ["OPERATIONS", "OPERATIONS_BY_NAME", "Handler", "Operation"]
 
-Handler = Callable[["Services", BearerSource | None, Any], Awaitable[dict[str, Any]]]
+Handler = Callable[["Services", TokenSource | None, Any], Awaitable[dict[str, Any]]]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$"
 PATH_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_/-]+)*$"
@@ -154,7 +155,7 @@ def _query_description(kind: ResourceKind) -> str:
 
 
 def _query_handler(kind: ResourceKind) -> Handler:
-    async def handle(services: Services, tokens: BearerSource | None, params: Any) -> dict[str, Any]:
+    async def handle(services: Services, tokens: TokenSource | None, params: Any) -> dict[str, Any]:
         args = params.model_dump(exclude_none=True)
         if params.name:
             return await _get_one(services, tokens, kind, params)
@@ -178,7 +179,7 @@ def _default(name: str) -> Any:
 
 
 async def _get_one(
-    services: Services, tokens: BearerSource | None, kind: ResourceKind, params: Any
+    services: Services, tokens: TokenSource | None, kind: ResourceKind, params: Any
 ) -> dict[str, Any]:
     extra_args = {
         a for a in ("label_selector", "field_selector", "cursor", "order") if getattr(params, a, None)
@@ -199,7 +200,7 @@ async def _get_one(
 
 
 async def _find_by_name(
-    services: Services, tokens: BearerSource | None, kind: ResourceKind, name: str
+    services: Services, tokens: TokenSource | None, kind: ResourceKind, name: str
 ) -> dict[str, Any]:
     """Kinds without a get endpoint (events): the one item whose metadata.name matches."""
     page = await services.api.list_page(kind, tokens, limit=1, field_selector=f"metadata.name={name}")
@@ -208,7 +209,7 @@ async def _find_by_name(
     return page.items[0]
 
 
-async def _last_seen(services: Services, tokens: BearerSource | None, name: str) -> dict[str, Any]:
+async def _last_seen(services: Services, tokens: TokenSource | None, name: str) -> dict[str, Any]:
     """``lastSeen`` is not in the Device object (x-go-json-ignore); /lastseen answers 204 when never seen."""
     body = await services.api.get_path(
         "DeviceApi", "get_device_last_seen_without_preload_content", tokens, name=name
@@ -228,7 +229,7 @@ class CountDevicesParams(_Params):
 _DEVICES = KINDS_BY_NAME["devices"]
 
 
-async def _count_devices(services: Services, tokens: BearerSource | None, params: Any) -> dict[str, Any]:
+async def _count_devices(services: Services, tokens: TokenSource | None, params: Any) -> dict[str, Any]:
     selectors = params.model_dump(exclude_none=True)
     summary = await services.api.summary(tokens, **selectors)
     capabilities = summary.get("capabilities")
@@ -251,7 +252,7 @@ class ListDeviceLabelsParams(_Params):
     limit: int = Field(MAX_PAGE_SIZE, ge=1, le=1000, description="Most key=value pairs to read.")
 
 
-async def _list_device_labels(services: Services, tokens: BearerSource | None, params: Any) -> dict[str, Any]:
+async def _list_device_labels(services: Services, tokens: TokenSource | None, params: Any) -> dict[str, Any]:
     body = await services.api.get_path(
         "LabelApi",
         "list_labels_without_preload_content",
@@ -292,7 +293,7 @@ class RenderedConfigParams(_Params):
 _RENDERED_KEY = "renderedVersion"
 
 
-async def _rendered_config(services: Services, tokens: BearerSource | None, params: Any) -> dict[str, Any]:
+async def _rendered_config(services: Services, tokens: TokenSource | None, params: Any) -> dict[str, Any]:
     obj = await services.api.get_path(
         "DeviceApi", "get_rendered_device_without_preload_content", tokens, name=params.name
     )

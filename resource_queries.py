@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 __all__ = [
     "API_VERSION",
@@ -17,7 +17,6 @@ __all__ = [
     "KINDS_BY_KIND",
     "KINDS_BY_NAME",
     "MAX_PAGE_SIZE",
-    "BearerSource",
     "RelatedLink",
     "ResourceKind",
     "SelectableField",
@@ -27,14 +26,6 @@ API_VERSION = "v1beta1"
 MAX_PAGE_SIZE = 1000
 
 FieldType = Literal["string", "spec/status string", "timestamp", "boolean"]
-
-
-class BearerSource(Protocol):
-    """What the API client needs from auth.py's ``TokenSource`` (kept structural to avoid a cycle)."""
-
-    async def bearer(self) -> str: ...
-
-    async def refresh_after_rejection(self, rejected: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
