@@ -9,12 +9,13 @@ Handlers raise ``ApiFailure``; one place turns it into a ``Status`` response.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.applications import Starlette
 from starlette.datastructures import State
@@ -25,10 +26,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from simulator.console import console_endpoint
 from simulator.errors import API_VERSION, ApiFailure, status_body
-from simulator.generator import DeviceRecord, device_spec
+from simulator.generator import SERVICE_CA_PEM, DeviceRecord, device_spec
 from simulator.kinds import KINDS, LABEL_FIELDS
 from simulator.oidc import grant_tokens, oidc_routes
-from simulator.resources import MAX_LIMIT, decode_continue, encode_continue, rfc3339, summarize
+from simulator.resources import MAX_LIMIT, KindSpec, decode_continue, encode_continue, rfc3339, summarize
 from simulator.selectors import Predicate, compile_field_selector, compile_label_selector
 from simulator.spec_paths import SPEC_OPERATIONS
 from simulator.state import (
@@ -210,15 +211,26 @@ async def _run(func: Callable[[], Any]) -> Any:
     return await asyncio.to_thread(func)
 
 
+def _parent_filter(request: Request, spec: KindSpec) -> Predicate | None:
+    """A nested kind lists only its parent's objects (upstream adds ``metadata.owner=<parent>``)."""
+    if spec.parent is None:
+        return None
+    parent = request.path_params[spec.parent]
+    owner = spec.fields["metadata.owner"].getter
+    return lambda record: bool(owner(record) == parent)
+
+
 def _generic_list(plural: str) -> Handler:
     spec = KINDS[plural]
 
     async def handler(request: Request, ctx: Context) -> Response:
         limit, names, count = _list_params(request)
-        predicate = _selectors(request, plural, labels=spec.labels_selectable)
-        descending = False
-        if spec.by_time:
-            descending = _enum_param(request, "order", ("asc", "desc")) != "asc"
+        predicate = _combine(
+            _parent_filter(request, spec), _selectors(request, plural, labels=spec.labels_selectable)
+        )
+        descending = spec.by_time and (
+            not spec.order_param or _enum_param(request, "order", ("asc", "desc")) != "asc"
+        )
         collection = ctx.state.org(ctx.org_id).collections[plural]
 
         def build() -> dict[str, Any]:
@@ -242,7 +254,8 @@ def _generic_get(plural: str) -> Handler:
     async def handler(request: Request, ctx: Context) -> Response:
         name = request.path_params["name"]
         record = ctx.state.org(ctx.org_id).collections[plural].get(name)
-        if record is None:
+        in_parent = _parent_filter(request, spec)
+        if record is None or (in_parent is not None and not in_parent(record)):
             raise _not_found(spec.kind, name)
         return JSON(ctx.state.render(ctx.org_id, plural, record))
 
@@ -418,6 +431,35 @@ async def list_organizations(request: Request, ctx: Context) -> Response:
     )
 
 
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+async def get_enrollment_config(request: Request, ctx: Context) -> Response:
+    """``EnrollmentConfig``: how an agent reaches the enrollment service; a named CSR's certificate."""
+    certificate = ""
+    name = _query_value(request, "csr")
+    if name is not None:
+        csr = ctx.state.org(ctx.org_id).collections["certificatesigningrequests"].get(name)
+        if csr is None:
+            raise _not_found("CertificateSigningRequest", name)
+        issued = (csr.doc.get("status") or {}).get("certificate")
+        certificate = issued if isinstance(issued, str) else ""
+    host = urlsplit(ctx.state.base_url).hostname or "127.0.0.1"
+    return JSON(
+        {
+            "enrollment-service": {
+                "authentication": {"client-certificate-data": certificate, "client-key-data": ""},
+                "service": {
+                    "certificate-authority-data": _b64(SERVICE_CA_PEM),
+                    "server": f"https://{host}:7443",
+                },
+                "enrollment-ui-endpoint": f"https://{host}:9000",
+            }
+        }
+    )
+
+
 async def get_version(request: Request, ctx: Context) -> Response:
     return JSON({"version": ctx.state.version})
 
@@ -494,15 +536,23 @@ async def auth_userinfo(request: Request, ctx: Context) -> Response:
 
 
 async def auth_permissions(request: Request, ctx: Context) -> Response:
+    """The caller's roles in the organization as upstream's StaticAuthZ lists them: a resource ``*``
+    wildcard, specific entries that override it, and an empty list for an explicit denial. A token
+    narrowed by scopes lists exactly what it may still do."""
     assert ctx.principal is not None
-    if "*" in ctx.principal.permissions and ctx.principal.scopes is None:
-        return JSON({"permissions": [{"resource": "*", "operations": ["*"]}]})
-    permissions = []
+    principal = ctx.principal
+    if principal.scopes is None:
+        permissions = [
+            {"resource": resource, "operations": sorted(principal.permissions[resource])}
+            for resource in sorted(principal.permissions)
+        ]
+        return JSON({"permissions": permissions})
+    listed = []
     for resource in (*READ_RESOURCES, "devices/console"):
-        operations = [verb for verb in ("get", "list") if ctx.principal.can(resource, verb)]
+        operations = [verb for verb in ("get", "list") if principal.can(resource, verb)]
         if operations:
-            permissions.append({"resource": resource, "operations": operations})
-    return JSON({"permissions": permissions})
+            listed.append({"resource": resource, "operations": operations})
+    return JSON({"permissions": listed})
 
 
 async def _form_or_json(request: Request) -> dict[str, Any]:
@@ -653,23 +703,27 @@ def _routes() -> list[BaseRoute]:
         Route(f"{v1}/fleets", api("fleets", "list")(list_fleets)),
         Route(f"{v1}/fleets/{{name}}", api("fleets", "get")(get_fleet)),
         Route(f"{v1}/fleets/{{name}}/status", api("fleets/status", "get")(get_fleet)),
-        Route(f"{v1}/events", api("events", "list")(_generic_list("events"))),
         Route(f"{v1}/labels", api("labels", "list")(list_labels)),
         Route(f"{v1}/organizations", api("organizations", "list", org=False)(list_organizations)),
         Route(f"{v1}/version", api("version", "get")(get_version)),
+        Route(f"{v1}/enrollmentconfig", api("enrollmentconfig", "get")(get_enrollment_config)),
         Route(f"{v1}/auth/config", api(None, auth=False, org=False)(auth_config)),
         Route(f"{v1}/auth/validate", _auth_rate_limited(api(None, org=False)(auth_validate))),
         Route(f"{v1}/auth/userinfo", api(None, org=False)(auth_userinfo)),
-        Route(f"{v1}/auth/permissions", api(None, org=False)(auth_permissions)),
+        Route(f"{v1}/auth/permissions", api(None)(auth_permissions)),
         Route(
             f"{v1}/auth/{{providername}}/token",
             api(None, auth=False, org=False)(auth_token_proxy),
             methods=["POST"],
         ),
     ]
-    for plural in ("enrollmentrequests", "repositories", "resourcesyncs", "certificatesigningrequests"):
-        routes.append(Route(f"{v1}/{plural}", api(plural, "list")(_generic_list(plural))))
-        routes.append(Route(f"{v1}/{plural}/{{name}}", api(plural, "get")(_generic_get(plural))))
+    for plural, spec in KINDS.items():  # every kind without a handler of its own, from its row
+        if plural in ("devices", "fleets"):
+            continue
+        routes.append(Route(v1 + spec.list_path, api(spec.resource, "list")(_generic_list(plural))))
+        if spec.get:
+            get = api(spec.resource, "get")(_generic_get(plural))
+            routes.append(Route(v1 + spec.list_path + "/{name}", get))
     routes.append(
         Route(
             f"{v1}/enrollmentrequests/{{name}}/status",

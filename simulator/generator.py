@@ -9,20 +9,25 @@ sixteen devices take fixed profiles so that even a small fleet shows every statu
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
+import json
 import random
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from simulator.errors import API_VERSION
+from simulator.kinds import KINDS
 from simulator.resources import DocRecord, rfc3339
+from simulator.selectors import parse_rfc3339
 
 __all__ = [
     "APP_STATUSES",
     "LIFECYCLE_STATUSES",
     "RESOURCE_STATUSES",
+    "SERVICE_CA_PEM",
     "SUMMARY_STATUSES",
     "UPDATED_STATUSES",
     "DeviceRecord",
@@ -361,7 +366,8 @@ def _fleet_doc(profile: FleetProfile, index: int, anchor: int) -> dict[str, Any]
         "selector": {"matchLabels": {"fleet": profile.name}},
         "template": {"metadata": {"labels": {"fleet": profile.name}}, "spec": spec},
     }
-    if index % 3 == 0:
+    rolling = profile.rollout_batch is not None
+    if index % 3 == 0 or rolling:
         fleet_spec["rolloutPolicy"] = {
             "deviceSelection": {
                 "strategy": "BatchSequence",
@@ -378,16 +384,34 @@ def _fleet_doc(profile: FleetProfile, index: int, anchor: int) -> dict[str, Any]
     created = anchor - (400 - index % 50) * _DAY
     generation = 3 + index % 4
     updated_at = rfc3339(anchor - (index % 9 + 1) * _DAY)
-    rolling = profile.rollout_batch is not None
+    version = f"{profile.name}-{generation}"
+    annotations = {"fleet-controller/templateVersion": version}
+    reason, message = "Inactive", ""
+    if profile.rollout_batch is not None:
+        # Every other rollout (the first included) is stuck: its last batch stayed under the 90% threshold.
+        stuck = index % 10 == 2
+        reason = "Suspended" if stuck else "Active"
+        percent = 60 if stuck else 100
+        message = (
+            f"Rollout of template version {version} is suspended: batch {profile.rollout_batch - 1} "
+            f"reached {percent}%, under the success threshold 90%"
+            if stuck
+            else f"Rolling out template version {version}"
+        )
+        report = {"batchName": f"batch {profile.rollout_batch - 1}", "successPercentage": percent}
+        report.update(total=5, successful=percent // 20, failed=5 - percent // 20, timedOut=0)
+        annotations.update(
+            {
+                "fleet-controller/deployingTemplateVersion": version,
+                "fleet-controller/batchNumber": str(profile.rollout_batch),
+                "fleet-controller/rolloutApproved": "false" if stuck else "true",
+                "fleet-controller/rolloutApprovalMethod": "automatic",
+                "fleet-controller/lastBatchCompletionReport": json.dumps(report, separators=(",", ":")),
+            }
+        )
     conditions: list[dict[str, Any]] = [
         _condition("Valid", "True", "Valid", "", updated_at),
-        _condition(
-            "RolloutInProgress",
-            "True" if rolling else "False",
-            "Active" if rolling else "Inactive",
-            f"Rolling out template version {profile.name}-{generation}" if rolling else "",
-            updated_at,
-        ),
+        _condition("RolloutInProgress", "True" if rolling else "False", reason, message, updated_at),
     ]
     status: dict[str, Any] = {"conditions": conditions}
     if rolling:
@@ -398,7 +422,7 @@ def _fleet_doc(profile: FleetProfile, index: int, anchor: int) -> dict[str, Any]
         "creationTimestamp": rfc3339(created),
         "generation": generation,
         "resourceVersion": str(1000 + index * 7),
-        "annotations": {"fleet-controller/templateVersion": f"{profile.name}-{generation}"},
+        "annotations": annotations,
     }
     if profile.owner:
         metadata["owner"] = profile.owner
@@ -856,6 +880,7 @@ _CERT = (
     "MIIBxzCCAW2gAwIBAgIIFxk3b2ZTh2kwCgYIKoZIzj0EAwIwDTELMAkGA1UEAxMCY2EwHhcNMjUw\n"
     "-----END CERTIFICATE-----\n"
 )
+SERVICE_CA_PEM = _CERT  # what /enrollmentconfig gives agents as the service's CA
 _CSR = (
     "-----BEGIN CERTIFICATE REQUEST-----\n"
     "MIIBBjCBrQIBADBLMUkwRwYDVQQDE0AxM2Q2MzJkODYzNzNjYWFlZGE2NGRhNDA1\n"
@@ -1030,6 +1055,91 @@ def _resourcesyncs(anchor: int) -> list[DocRecord]:
     return out
 
 
+def _template_versions(profile: FleetProfile, fleet: dict[str, Any]) -> list[DocRecord]:
+    """Every template version of a fleet, one per generation; the newest renders the current template."""
+    spec = KINDS["templateversions"]
+    metadata = fleet["metadata"]
+    latest = int(metadata["generation"])
+    template = fleet["spec"]["template"]["spec"]
+    first = parse_rfc3339(metadata["creationTimestamp"]) or 0
+    last = parse_rfc3339(fleet["status"]["conditions"][0]["lastTransitionTime"]) or first
+    out = []
+    for generation in range(1, latest + 1):
+        when = first + (last - first) * (generation - 1) // max(latest - 1, 1)
+        age = latest - generation
+        repository = profile.image.rsplit(":", 1)[0]
+        image = (profile.image, profile.previous_image)[age] if age < 2 else f"{repository}:9.5.{generation}"
+        status = {**template, "os": {"image": image}, "updatedAt": rfc3339(when)}
+        status["conditions"] = [_condition("Valid", "True", "Valid", "", rfc3339(when))]
+        doc = {
+            "apiVersion": API_VERSION,
+            "kind": "TemplateVersion",
+            "metadata": {
+                "name": f"{profile.name}-{generation}",
+                "owner": f"Fleet/{profile.name}",
+                "creationTimestamp": rfc3339(when),
+                "resourceVersion": "1",
+            },
+            "spec": {"fleet": profile.name},
+            "status": status,
+        }
+        out.append(spec.record(doc))
+    return out
+
+
+_SIGNERS = ("flightctl.io/enrollment", "flightctl.io/device-enrollment", "flightctl.io/device-svc-client")
+
+
+def _certificate_signing_requests(seed: int, anchor: int, count: int) -> list[DocRecord]:
+    """Client and device certificate requests: pending, approved (with a certificate), denied, failed."""
+    spec = KINDS["certificatesigningrequests"]
+    states = ("pending", "approved", "approved", "pending", "denied", "approved", "failed", "approved")
+    out = []
+    for i in range(count):
+        state = states[i % len(states)]
+        signer = _SIGNERS[i % len(_SIGNERS)]
+        client = signer == "flightctl.io/enrollment"
+        name = (
+            "client-enrollment-" + hashlib.sha256(f"{seed}/csr/{i}".encode()).hexdigest()[:8]
+            if client
+            else device_name(seed, 2_000_000 + i)
+        )
+        created = anchor - (i * 7 + 3) * 3600 * _SECOND
+        when = rfc3339(created + 90 * _SECOND)
+        status: dict[str, Any] = {"conditions": []}
+        if state == "approved":
+            status["conditions"] = [_condition("Approved", "True", "Approved", "Approved by admin", when)]
+            status["certificate"] = base64.b64encode(_CERT.encode()).decode()
+        elif state == "denied":
+            status["conditions"] = [_condition("Denied", "True", "Denied", "Denied by admin", when)]
+        elif state == "failed":
+            status["conditions"] = [
+                _condition(
+                    "Failed", "True", "SigningFailed", "the CSR's subject does not match its name", when
+                )
+            ]
+        doc = {
+            "apiVersion": API_VERSION,
+            "kind": "CertificateSigningRequest",
+            "metadata": {
+                "name": name,
+                "creationTimestamp": rfc3339(created),
+                "resourceVersion": "1",
+                "labels": {"purpose": "client" if client else "device"},
+            },
+            "spec": {
+                "request": base64.b64encode(_CSR.encode()).decode(),
+                "signerName": signer,
+                "usages": ["clientAuth", "CA:false"],
+                "expirationSeconds": 604800 if client else 31536000,
+                "username": "admin" if client else "flightctl-agent",
+            },
+            "status": status,
+        }
+        out.append(spec.record(doc))
+    return out
+
+
 _EVENT_FOR_STATE = {
     "Degraded": ("DeviceCPUWarning", "Warning", "Device CPU usage is above 80% for more than 10m."),
     "Error": ("DeviceApplicationError", "Warning", "Device applications are in error."),
@@ -1075,6 +1185,8 @@ class GeneratedData:
     enrollment_requests: list[DocRecord]
     repositories: list[DocRecord]
     resourcesyncs: list[DocRecord]
+    template_versions: list[DocRecord]
+    certificate_signing_requests: list[DocRecord]
     full_devices: bool = False  # render devices at full size (see _FULL_APP)
 
 
@@ -1241,4 +1353,14 @@ def generate(
         repositories=repositories,
         resourcesyncs=resourcesyncs,
         full_devices=full_devices,
+        template_versions=[
+            version
+            for profile, fleet in zip(profiles, fleet_records, strict=True)
+            for version in _template_versions(profile, fleet.doc)
+        ],
+        certificate_signing_requests=(
+            []
+            if prefix or not devices
+            else _certificate_signing_requests(seed, anchor, min(24, max(8, devices // 10)))
+        ),
     )

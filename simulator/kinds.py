@@ -58,64 +58,65 @@ LABEL_FIELDS = {
     },
 }
 
+
+def _doc_fields(*paths: str) -> dict[str, FieldSpec]:
+    """The common metadata fields plus the spec/status ``paths`` (JSONB strings) read from the record."""
+    return {**_DOC_COMMON, **{p: FieldSpec("jsonb", _value(p)) for p in paths}}
+
+
+def _spec(kind: str, plural: str, fields: dict[str, FieldSpec], **options: Any) -> KindSpec:
+    return KindSpec(kind, f"{kind}List", plural, fields, **options)
+
+
+# One row per kind the simulator serves; app.py builds the list/get routes and RBAC of every row that
+# has no handler of its own, and state.py loads each row's generated records.
 KINDS: dict[str, KindSpec] = {
-    "devices": KindSpec("Device", "DeviceList", "devices", _DEVICE_FIELDS),
-    "fleets": KindSpec(
-        "Fleet",
-        "FleetList",
-        "fleets",
-        {
-            **_DOC_COMMON,
-            "spec.template.spec.os.image": FieldSpec("jsonb", _value("spec.template.spec.os.image")),
-        },
-    ),
-    "enrollmentrequests": KindSpec(
-        "EnrollmentRequest",
-        "EnrollmentRequestList",
-        "enrollmentrequests",
-        {
-            **_DOC_COMMON,
-            "status.approval.approved": FieldSpec("bool", _value("status.approval.approved")),
-            "status.certificate": FieldSpec("jsonb", _value("status.certificate")),
-        },
-    ),
-    "repositories": KindSpec(
-        "Repository",
-        "RepositoryList",
-        "repositories",
-        {
-            **_DOC_COMMON,
-            **{
-                k: FieldSpec("jsonb", _value(k))
-                for k in ("spec.type", "spec.url", "spec.registry", "spec.accessMode")
+    spec.plural: spec
+    for spec in (
+        _spec("Device", "devices", _DEVICE_FIELDS),
+        _spec("Fleet", "fleets", _doc_fields("spec.template.spec.os.image")),
+        _spec(
+            "EnrollmentRequest",
+            "enrollmentrequests",
+            {
+                **_DOC_COMMON,
+                "status.approval.approved": FieldSpec("bool", _value("status.approval.approved")),
+                "status.certificate": FieldSpec("jsonb", _value("status.certificate")),
             },
-        },
-    ),
-    "resourcesyncs": KindSpec(
-        "ResourceSync",
-        "ResourceSyncList",
-        "resourcesyncs",
-        {**_DOC_COMMON, **{k: FieldSpec("jsonb", _value(k)) for k in ("spec.repository", "spec.type")}},
-    ),
-    "events": KindSpec(
-        "Event",
-        "EventList",
-        "events",
-        {
-            "metadata.name": FieldSpec("string", lambda r: r.name),
-            "metadata.creationTimestamp": FieldSpec("timestamp", lambda r: r.created),
-            **{
-                k: FieldSpec("string", _value(k))
-                for k in ("reason", "actor", "type", "involvedObject.name", "involvedObject.kind")
+        ),
+        _spec(
+            "Repository",
+            "repositories",
+            _doc_fields("spec.type", "spec.url", "spec.registry", "spec.accessMode"),
+        ),
+        _spec("ResourceSync", "resourcesyncs", _doc_fields("spec.repository", "spec.type")),
+        _spec(
+            "Event",
+            "events",
+            {
+                "metadata.name": FieldSpec("string", lambda r: r.name),
+                "metadata.creationTimestamp": FieldSpec("timestamp", lambda r: r.created),
+                **{
+                    k: FieldSpec("string", _value(k))
+                    for k in ("reason", "actor", "type", "involvedObject.name", "involvedObject.kind")
+                },
             },
-        },
-        by_time=True,
-        labels_selectable=False,
-    ),
-    "certificatesigningrequests": KindSpec(
-        "CertificateSigningRequest",
-        "CertificateSigningRequestList",
-        "certificatesigningrequests",
-        {**_DOC_COMMON, "status.certificate": FieldSpec("jsonb", _value("status.certificate"))},
-    ),
+            by_time=True,
+            labels_selectable=False,
+            order_param=True,
+            get=False,
+        ),
+        _spec("CertificateSigningRequest", "certificatesigningrequests", _doc_fields("status.certificate")),
+        _spec(
+            "TemplateVersion",
+            "templateversions",
+            # metadata.owner selects by the fleet's bare name (the fleet_name column), while the JSON
+            # says Fleet/<name>.
+            {**_DOC_COMMON, "metadata.owner": FieldSpec("string", lambda r: r.doc["spec"]["fleet"])},
+            by_time=True,
+            parent="fleet",
+            route="/fleets/{fleet}/templateversions",
+            rbac="fleets/templateversions",
+        ),
+    )
 }

@@ -26,6 +26,7 @@ from simulator.generator import (
     repository_record,
     resourcesync_record,
 )
+from simulator.kinds import KINDS
 from simulator.resources import DocRecord, rfc3339
 
 if TYPE_CHECKING:
@@ -36,15 +37,7 @@ __all__ = ["LoadError", "load_documents", "load_files"]
 log = logging.getLogger("simulator")
 
 _ACCEPTED_API_VERSIONS = ("flightctl.io/v1beta1", "v1beta1", "")
-_PLURALS = {
-    "Device": "devices",
-    "Fleet": "fleets",
-    "EnrollmentRequest": "enrollmentrequests",
-    "Repository": "repositories",
-    "ResourceSync": "resourcesyncs",
-    "CertificateSigningRequest": "certificatesigningrequests",
-    "Event": "events",
-}
+_PLURALS = {spec.kind: plural for plural, spec in KINDS.items()}
 _MASKED = ("password", "token", "tls.key", "sshPrivateKey", "privateKeyPassphrase")
 
 
@@ -208,10 +201,7 @@ def _record(plural: str, doc: dict[str, Any], now: int) -> DocRecord:
     if plural == "events":
         return event_record(doc)
     doc.setdefault("status", {"conditions": []})
-    status = doc["status"]
-    return DocRecord(
-        doc, {"status.certificate": status.get("certificate") if isinstance(status, dict) else None}
-    )
+    return KINDS[plural].record(doc)
 
 
 def load_files(state: SimulatorState, paths: Iterable[Path], org_id: str) -> int:

@@ -63,14 +63,50 @@ class DocRecord:
 
 @dataclass(frozen=True)
 class KindSpec:
-    """What the list endpoint of one kind needs: names, fields, ordering."""
+    """One kind the simulator serves: names, selectable fields, ordering, routes and RBAC.
+
+    ``parent`` names the path parameter of a nested kind (``fleet`` for
+    ``/fleets/{fleet}/templateversions``); its list holds only the parent's objects, which the
+    ``parent_value`` of each record names. ``get`` is False where the spec has no single-object GET.
+    """
 
     kind: str
     list_kind: str
     plural: str
     fields: Mapping[str, FieldSpec]
-    by_time: bool = False  # events: (created_at, name), newest first by default
+    by_time: bool = False  # (created_at, name), newest first
     labels_selectable: bool = True
+    order_param: bool = False  # events: ?order=asc|desc
+    get: bool = True
+    parent: str | None = None
+    route: str = ""  # the list path under /api/v1 (default /<plural>)
+    rbac: str = ""  # the spec's x-resource (default the plural)
+
+    @property
+    def list_path(self) -> str:
+        return self.route or f"/{self.plural}"
+
+    @property
+    def resource(self) -> str:
+        return self.rbac or self.plural
+
+    def record(self, doc: dict[str, Any]) -> DocRecord:
+        """A record of ``doc`` whose non-metadata selectable fields are read once, by dotted path."""
+        return DocRecord(
+            doc, {path: _dotted(doc, path) for path in self.fields if path.startswith(_VALUE_ROOTS)}
+        )
+
+
+_VALUE_ROOTS = ("spec.", "status.", "reason", "actor", "type", "involvedObject.")
+
+
+def _dotted(doc: Mapping[str, Any], path: str) -> Any:
+    current: Any = doc
+    for part in path.split("."):
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(part)
+    return current
 
 
 @dataclass

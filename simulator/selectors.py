@@ -52,7 +52,11 @@ _DNS1123_SUBDOMAIN_FMT = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 _DNS1123_SUBDOMAIN_RE = re.compile(f"^{_DNS1123_SUBDOMAIN_FMT}$")
 _LABEL_VALUE_FMT = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 _LABEL_VALUE_RE = re.compile(f"^{_LABEL_VALUE_FMT}$")
-_NUMBER_RE = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+# strconv.ParseInt(v, 10, 64), or a UUID (upstream's uuid.Parse): "1.5" is not a number here.
+_INTEGER_RE = re.compile(r"^[-+]?\d{1,19}$")
+_UUID_RE = re.compile(
+    r"^(urn:uuid:)?\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?$"
+)
 
 
 class SelectorSyntaxError(Exception):
@@ -64,6 +68,9 @@ class Requirement:
     key: str
     operator: str
     values: tuple[str, ...]
+    # The tuple form ``(k1,k2) in ((a,b),(c,d))``: the keys, and one value tuple per element.
+    keys: tuple[str, ...] = ()
+    tuples: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -204,7 +211,7 @@ class _Parser:
         requirements: list[Requirement] = []
         while True:
             tok, lit = self.lexer.peek(value=False)
-            if tok in (_TOKEN_ID, _TOKEN_NOT):
+            if tok in (_TOKEN_ID, _TOKEN_NOT, _TOKEN_OPEN):
                 requirements.append(self._requirement())
                 tok, lit = self.lexer.next(value=False)
                 if tok == _TOKEN_END:
@@ -212,7 +219,7 @@ class _Parser:
                 if tok != _TOKEN_COMMA:
                     raise SelectorSyntaxError(f"found '{lit}', expected: ',' or 'end of string'")
                 tok2, lit2 = self.lexer.peek(value=False)
-                if tok2 not in (_TOKEN_ID, _TOKEN_NOT):
+                if tok2 not in (_TOKEN_ID, _TOKEN_NOT, _TOKEN_OPEN):
                     raise SelectorSyntaxError(f"found '{lit2}', expected: identifier after ','")
             elif tok == _TOKEN_END:
                 return requirements
@@ -220,6 +227,9 @@ class _Parser:
                 raise SelectorSyntaxError(f"found '{lit}', expected: !, identifier, or 'end of string'")
 
     def _requirement(self) -> Requirement:
+        tok, lit = self.lexer.peek(value=False)
+        if tok == _TOKEN_OPEN:
+            return self._tuple_requirement()
         tok, lit = self.lexer.next(value=False)
         negated = False
         if tok == _TOKEN_NOT:
@@ -236,9 +246,92 @@ class _Parser:
                 raise SelectorSyntaxError(f"found '{bad}', expected: ',' or 'end of string'")
             return Requirement(key, NOT_EXISTS if negated else EXISTS, ())
         operator = self._operator()
-        values = self._value_list() if operator in (IN, NOTIN) else (self._exact_value(),)
+        if operator in (IN, NOTIN):
+            values = self._value_list()
+        elif self.lexer.peek(value=True)[0] == _TOKEN_OPEN:  # key=(a) is key=a; (a,b) has two elements
+            values = self._raw_list()
+            if len(values) != 1:
+                raise SelectorSyntaxError(
+                    f"length mismatch: key {key} has 1 elements but value ({','.join(values)}) has "
+                    f"{len(values)} elements"
+                )
+        else:
+            values = (self._exact_value(),)
         self._check_values(operator, values)
         return Requirement(key, operator, values)
+
+    def _tuple_requirement(self) -> Requirement:
+        """``(k1,k2) in ((a,b),(c,d))`` (or notin): every key must hold the value at its position."""
+        keys = self._raw_list()
+        if any(not k.strip() for k in keys):
+            raise SelectorSyntaxError("empty key found in keyset")
+        name = "(" + ",".join(keys) + ")"
+        if not self.labels:
+            _validate_key(name)  # field selectors name one field: a keyset is no field name
+        for key in keys:
+            _validate_key(key)
+        operator = self._operator()
+        if operator not in (IN, NOTIN):
+            raise SelectorSyntaxError(
+                f"length mismatch: key {name} has {len(keys)} elements but value "
+                f"{self._exact_value()} has 1 elements"
+            )
+        tok, lit = self.lexer.next(value=True)
+        if tok != _TOKEN_OPEN:
+            raise SelectorSyntaxError(f"found '{lit}', expected: '('")
+        tuples: list[tuple[str, ...]] = []
+        while True:
+            tok, lit = self.lexer.peek(value=True)
+            if tok == _TOKEN_CLOSE:
+                self.lexer.next(value=True)
+                raise SelectorSyntaxError("unexpected closing parenthesis")
+            if tok != _TOKEN_OPEN:
+                raise SelectorSyntaxError(f"found '{lit}', expected '(' or ')'")
+            values = self._raw_list()
+            if len(values) != len(keys):
+                shown = values[0] if len(values) == 1 else "(" + ",".join(values) + ")"
+                raise SelectorSyntaxError(
+                    f"length mismatch: key {name} has {len(keys)} elements but value {shown} has "
+                    f"{len(values)} elements"
+                )
+            if self.labels:
+                for index, value in enumerate(values):
+                    _validate_label_value(index, value)
+            tuples.append(values)
+            tok, lit = self.lexer.next(value=True)
+            if tok == _TOKEN_CLOSE:
+                return Requirement(name, operator, (), keys, tuple(dict.fromkeys(tuples)))
+            if tok != _TOKEN_COMMA:
+                raise SelectorSyntaxError(f"found '{lit}', expected ',' or ')'")
+
+    def _raw_list(self) -> tuple[str, ...]:
+        """``(a,b,c)`` in order, empty elements kept (a keyset or one value tuple)."""
+        tok, lit = self.lexer.next(value=True)
+        if tok != _TOKEN_OPEN:
+            raise SelectorSyntaxError(f"found '{lit}' expected: '('")
+        return self._items()
+
+    def _items(self) -> tuple[str, ...]:
+        """The elements up to the closing parenthesis (``(,`` ``,,`` ``,)`` and ``()`` give "")."""
+        items: list[str] = []
+        expect_value = True
+        while True:
+            tok, lit = self.lexer.next(value=True)
+            if tok == _TOKEN_ID:
+                if not expect_value:
+                    raise SelectorSyntaxError(f"found '{lit}', expected: ',' or ')'")
+                items.append(lit)
+                expect_value = False
+            elif tok == _TOKEN_COMMA:
+                if expect_value:
+                    items.append("")
+                expect_value = True
+            elif tok == _TOKEN_CLOSE:
+                if expect_value:
+                    items.append("")
+                return tuple(items)
+            else:
+                raise SelectorSyntaxError(f"found '{lit}', expected: ',', ')' or identifier")
 
     def _operator(self) -> str:
         tok, lit = self.lexer.next(value=False)
@@ -261,31 +354,14 @@ class _Parser:
         tok, lit = self.lexer.next(value=True)
         if tok != _TOKEN_OPEN:
             raise SelectorSyntaxError(f"found '{lit}', expected: '('")
-        values: list[str] = []
-        expect_value = True
-        while True:
-            tok, lit = self.lexer.next(value=True)
-            if tok == _TOKEN_ID:
-                if not expect_value:
-                    raise SelectorSyntaxError(f"found '{lit}', expected: ',' or ')'")
-                values.append(lit)
-                expect_value = False
-            elif tok == _TOKEN_COMMA:
-                if expect_value:
-                    values.append("")
-                expect_value = True
-            elif tok == _TOKEN_CLOSE:
-                if expect_value:
-                    values.append("")
-                # k8s keeps a set: duplicates collapse, order is sorted.
-                return tuple(sorted(set(values)))
-            else:
-                raise SelectorSyntaxError(f"found '{lit}', expected: ',', ')' or identifier")
+        return tuple(sorted(set(self._items())))  # k8s keeps a set: duplicates collapse, sorted
 
     def _check_values(self, operator: str, values: tuple[str, ...]) -> None:
         if operator in (GT, GTE, LT, LTE):
             value = values[0]
-            if not (_NUMBER_RE.fullmatch(value) or parse_rfc3339(value) is not None):
+            if not (
+                _INTEGER_RE.fullmatch(value) or parse_rfc3339(value) is not None or _UUID_RE.fullmatch(value)
+            ):
                 raise SelectorSyntaxError(
                     f"values[0]: Invalid value: \"{value}\": for 'Gt', 'Lt', 'Gte', and 'Lte' "
                     "operators, the value must be a number or a valid time in RFC3339 format"
@@ -467,6 +543,9 @@ def compile_label_selector(
                 f'failed to parse label selector: failed to resolve operation for key "{requirement.key}": '
                 f'unsupported operator "{requirement.operator}" for label selector',
             )
+        if requirement.keys:
+            predicates.append(_tuple_predicate(requirement, labels_of))
+            continue
         test = _compare(requirement.operator, list(requirement.values))
         key = requirement.key
 
@@ -476,6 +555,23 @@ def compile_label_selector(
 
         predicates.append(predicate)
     return _all(predicates)
+
+
+def _tuple_predicate(
+    requirement: Requirement, labels_of: Callable[[Any], Mapping[str, str] | None]
+) -> Predicate:
+    """in: every key present and the tuple of their values listed; notin: any key missing, or not listed."""
+    wanted = set(requirement.tuples)
+    keys = requirement.keys
+    inside = requirement.operator == IN
+
+    def predicate(record: Any) -> bool:
+        labels = labels_of(record) or {}
+        if any(k not in labels for k in keys):
+            return not inside
+        return (tuple(labels[k] for k in keys) in wanted) == inside
+
+    return predicate
 
 
 def _all(predicates: list[Predicate]) -> Predicate | None:

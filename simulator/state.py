@@ -80,39 +80,45 @@ READ_RESOURCES = (
     "enrollmentconfig",
     "version",
 )
-_VIEWER_RESOURCES = tuple(
-    r
-    for r in READ_RESOURCES
-    if r.split("/")[0]
-    in {"devices", "fleets", "enrollmentrequests", "repositories", "resourcesyncs", "labels"}
-    or r in ("organizations", "version")
-)
+#: A role as upstream's StaticAuthZ writes it: resource -> verbs, ``*`` for any resource or verb; a
+#: specific entry overrides ``*``, and an empty tuple is an explicit denial.
+Role = Mapping[str, tuple[str, ...]]
 
-
-def _reads(resources: Iterable[str]) -> frozenset[str]:
-    return frozenset(f"{r}:{verb}" for r in resources for verb in ("get", "list"))
+_READER: Role = {"*": ("get", "list"), "devices/console": ()}
+_CONSOLE_READER: Role = {"*": ("get", "list"), "devices/console": ("get",)}
+#: Reads of devices, fleets, enrollment requests, repositories, resource syncs, labels, organizations
+#: and version; events, CSRs, auth providers, enrollment config and the console are denied.
+_VIEWER: Role = {
+    "*": ("get", "list"),
+    **dict.fromkeys(("events", "certificatesigningrequests", "authproviders", "enrollmentconfig"), ()),
+    "devices/console": (),
+}
 
 
 @dataclass(frozen=True)
 class User:
     name: str
     orgs: tuple[str, ...]
-    permissions: frozenset[str]  # "<resource>:<verb>", or "*" for everything
+    permissions: Role
     display_name: str = ""
 
 
-_ALL_READS = _reads(READ_RESOURCES)
 USERS: dict[str, User] = {
     u.name: u
     for u in (
-        User("admin", (DEFAULT_ORG,), frozenset({"*"}), "Fleet Administrator"),
-        User("viewer", (DEFAULT_ORG,), _reads(_VIEWER_RESOURCES), "Read-only Viewer"),
-        User("operator", (DEFAULT_ORG,), _ALL_READS | {"devices/console:get"}, "Field Operator"),
-        User("lab", (LAB_ORG,), _ALL_READS | {"devices/console:get"}, "Lab Engineer"),
-        User("multi", (DEFAULT_ORG, LAB_ORG), _ALL_READS, "Multi-org Auditor"),
-        User("nobody", (), _ALL_READS, "No Organization"),
+        User("admin", (DEFAULT_ORG,), {"*": ("*",)}, "Fleet Administrator"),
+        User("viewer", (DEFAULT_ORG,), _VIEWER, "Read-only Viewer"),
+        User("operator", (DEFAULT_ORG,), _CONSOLE_READER, "Field Operator"),
+        User("lab", (LAB_ORG,), _CONSOLE_READER, "Lab Engineer"),
+        User("multi", (DEFAULT_ORG, LAB_ORG), _READER, "Multi-org Auditor"),
+        User("nobody", (), _READER, "No Organization"),
     )
 }
+
+
+def _role_permits(role: Role, resource: str, verb: str) -> bool:
+    verbs = role.get(resource, role.get("*", ()))
+    return "*" in verbs or verb in verbs
 
 
 def _permits(granted: Iterable[str], wanted: str) -> bool:
@@ -126,15 +132,14 @@ class Principal:
 
     user: str
     orgs: tuple[str, ...]
-    permissions: frozenset[str]
+    permissions: Role
     scopes: frozenset[str] | None
     token_kind: str = "access"
 
     def can(self, resource: str, verb: str) -> bool:
-        wanted = f"{resource}:{verb}"
-        if not _permits(self.permissions, wanted):
+        if not _role_permits(self.permissions, resource, verb):
             return False
-        return self.scopes is None or _permits(self.scopes, wanted)
+        return self.scopes is None or _permits(self.scopes, f"{resource}:{verb}")
 
 
 class Clock:
@@ -229,12 +234,18 @@ class SimulatorState:
 
     def _populate(self, org_id: str, data: GeneratedData) -> None:
         org = OrgData(org_id, data)
-        org.collections["devices"].bulk_load(list(data.devices))
-        org.collections["fleets"].bulk_load(data.fleet_records)
-        org.collections["events"].bulk_load(data.events)
-        org.collections["enrollmentrequests"].bulk_load(data.enrollment_requests)
-        org.collections["repositories"].bulk_load(data.repositories)
-        org.collections["resourcesyncs"].bulk_load(data.resourcesyncs)
+        records: dict[str, list[Any]] = {
+            "devices": list(data.devices),
+            "fleets": data.fleet_records,
+            "events": data.events,
+            "enrollmentrequests": data.enrollment_requests,
+            "repositories": data.repositories,
+            "resourcesyncs": data.resourcesyncs,
+            "templateversions": data.template_versions,
+            "certificatesigningrequests": data.certificate_signing_requests,
+        }
+        for plural, collection in org.collections.items():
+            collection.bulk_load(records[plural])  # a KeyError here: a new kind without generated data
         self.orgs[org_id] = org
 
     def org(self, org_id: str) -> OrgData:

@@ -123,16 +123,47 @@ def test_scopes_cannot_widen_a_user(simulator_client: httpx.Client, simulator: S
     assert simulator_client.get("/api/v1/events", headers=bearer(token)).status_code == 403
 
 
-def test_permissions_endpoint(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
-    body = simulator_client.get("/api/v1/auth/permissions", headers=simulator.auth_headers("viewer")).json()
-    resources = {p["resource"]: p["operations"] for p in body["permissions"]}
-    assert resources["devices"] == ["get", "list"]
-    assert "events" not in resources
-    assert "devices/console" not in resources
-    operator = simulator_client.get(
-        "/api/v1/auth/permissions", headers=simulator.auth_headers("operator")
-    ).json()
-    assert {"resource": "devices/console", "operations": ["get"]} in operator["permissions"]
+def test_permissions_endpoint_lists_roles_as_upstream(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
+    """A wildcard resource, specific entries overriding it, and empty lists for explicit denials."""
+
+    def permissions(user: str) -> dict[str, list[str]]:
+        response = simulator_client.get("/api/v1/auth/permissions", headers=simulator.auth_headers(user))
+        assert response.status_code == 200, response.text
+        listed = response.json()["permissions"]
+        assert [p["resource"] for p in listed] == sorted(p["resource"] for p in listed)
+        return {p["resource"]: p["operations"] for p in listed}
+
+    assert permissions("admin") == {"*": ["*"]}
+    viewer = permissions("viewer")
+    assert viewer["*"] == ["get", "list"]
+    assert viewer["events"] == []
+    assert viewer["devices/console"] == []
+    assert permissions("operator")["devices/console"] == ["get"]
+    headers = simulator.auth_headers("viewer")
+    assert simulator_client.get("/api/v1/events", headers=headers).status_code == 403
+    assert simulator_client.get("/api/v1/fleets", headers=headers).status_code == 200
+
+
+def test_permissions_of_a_scoped_token_are_spelled_out(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
+    token = simulator.issue_access_token("operator", scopes=["devices:list", "devices/console:get"])
+    body = simulator_client.get("/api/v1/auth/permissions", headers=bearer(token)).json()
+    assert body["permissions"] == [
+        {"resource": "devices", "operations": ["list"]},
+        {"resource": "devices/console", "operations": ["get"]},
+    ]
+
+
+def test_permissions_need_an_organization(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    """Not in upstream's list of org-free routes: a user of several organizations must name one."""
+    headers = simulator.auth_headers("multi")
+    missing = simulator_client.get("/api/v1/auth/permissions", headers=headers)
+    assert status(missing) == (400, "user belongs to multiple organizations but no organization specified")
+    chosen = simulator_client.get("/api/v1/auth/permissions", params={"org_id": DEFAULT_ORG}, headers=headers)
+    assert chosen.status_code == 200
 
 
 # ---------------------------------------------------------------------------------- organizations

@@ -19,9 +19,10 @@ import pytest
 import yaml
 
 from simulator.state import DEFAULT_ORG
+from tests.reference import reference_file
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT.parent / "shared" / "reference" / "flightctl" / "examples"
+EXAMPLES = reference_file("flightctl", "examples")
 
 
 class Running:

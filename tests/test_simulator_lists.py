@@ -10,10 +10,25 @@ import httpx
 import pytest
 
 from simulator.harness import SimulatorServer
+from simulator.kinds import KINDS as SIM_KINDS
 from simulator.resources import encode_continue
 from simulator.state import DEFAULT_ORG, LAB_ORG
 
-KINDS = ("devices", "fleets", "events", "enrollmentrequests", "repositories", "resourcesyncs")
+KINDS = tuple(SIM_KINDS)  # every kind the simulator serves: a new row is tested without a change here
+
+
+def collection(sim: SimulatorServer, plural: str) -> tuple[str, list[Any]]:
+    """The list path of a kind (a nested kind under the parent of its first record) and its records."""
+    spec = SIM_KINDS[plural]
+    records = list(sim.state.org(DEFAULT_ORG).collections[plural])
+    assert records, f"the simulator generates no {plural}"
+    path = spec.list_path
+    if spec.parent is not None:
+        owner = spec.fields["metadata.owner"].getter
+        parent = owner(records[0])
+        records = [r for r in records if owner(r) == parent]
+        path = path.replace("{" + spec.parent + "}", parent)
+    return "/api/v1" + path, records
 
 
 def get(
@@ -56,10 +71,11 @@ def walk(
 def test_pagination_returns_every_item_once(
     simulator_client: httpx.Client, simulator: SimulatorServer, plural: str, limit: int
 ) -> None:
-    items = walk(simulator_client, simulator, f"/api/v1/{plural}", limit)
+    path, records = collection(simulator, plural)
+    items = walk(simulator_client, simulator, path, limit)
     names = [item["metadata"]["name"] for item in items]
     assert len(names) == len(set(names))
-    assert len(names) == len(simulator.state.org(DEFAULT_ORG).collections[plural])
+    assert sorted(names) == sorted(r.name for r in records)
 
 
 def test_pagination_with_selector(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
@@ -142,7 +158,7 @@ def test_limit_errors(
     simulator_client: httpx.Client, simulator: SimulatorServer, limit: str, message: str
 ) -> None:
     for plural in KINDS:
-        response = get(simulator_client, simulator, f"/api/v1/{plural}", limit=limit)
+        response = get(simulator_client, simulator, collection(simulator, plural)[0], limit=limit)
         assert response.status_code == 400
         assert response.json()["message"] == message
 
@@ -180,10 +196,10 @@ def test_continue_token_format_is_the_real_one(
 
 
 def test_names_ascending(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
-    for plural in ("devices", "fleets", "enrollmentrequests", "repositories", "resourcesyncs"):
+    for plural in (p for p, spec in SIM_KINDS.items() if not spec.by_time):
         names = [
             i["metadata"]["name"]
-            for i in get(simulator_client, simulator, f"/api/v1/{plural}").json()["items"]
+            for i in get(simulator_client, simulator, collection(simulator, plural)[0]).json()["items"]
         ]
         assert names == sorted(names), plural
 
@@ -334,26 +350,22 @@ def test_labels_kind_is_required(
 
 
 def test_get_by_name_and_404(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
-    kinds = {
-        "devices": "Device",
-        "fleets": "Fleet",
-        "enrollmentrequests": "EnrollmentRequest",
-        "repositories": "Repository",
-        "resourcesyncs": "ResourceSync",
-    }
-    for plural, kind in kinds.items():
-        first = next(iter(simulator.state.org(DEFAULT_ORG).collections[plural]))
-        response = get(simulator_client, simulator, f"/api/v1/{plural}/{first.name}")
+    for plural, spec in SIM_KINDS.items():
+        if not spec.get:
+            continue
+        path, records = collection(simulator, plural)
+        first = records[0]
+        response = get(simulator_client, simulator, f"{path}/{first.name}")
         assert response.status_code == 200
         assert response.json()["metadata"]["name"] == first.name
-        assert response.json()["kind"] == kind
-        missing = get(simulator_client, simulator, f"/api/v1/{plural}/no-such-thing")
+        assert response.json()["kind"] == spec.kind
+        missing = get(simulator_client, simulator, f"{path}/no-such-thing")
         assert missing.status_code == 404
         assert missing.json() == {
             "apiVersion": "flightctl.io/v1beta1",
             "code": 404,
             "kind": "Status",
-            "message": f'{kind} of name "no-such-thing" not found',
+            "message": f'{spec.kind} of name "no-such-thing" not found',
             "reason": "Not Found",
             "status": "Failure",
         }
@@ -493,8 +505,8 @@ def test_unimplemented_spec_paths_answer_501(
     assert response.status_code == 501
     assert response.json()["code"] == 501
     assert "not implemented" in response.json()["message"]
-    templates = get(simulator_client, simulator, "/api/v1/fleets/x/templateversions")
-    assert templates.status_code == 501
+    providers = get(simulator_client, simulator, "/api/v1/authproviders")
+    assert providers.status_code == 501
     unknown = get(simulator_client, simulator, "/api/v1/nothing-here")
     assert unknown.status_code == 404
     assert unknown.text == "404 page not found\n"

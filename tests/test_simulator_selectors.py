@@ -470,3 +470,77 @@ def test_bool_in_and_notin(simulator_client: httpx.Client, simulator: SimulatorS
     assert message.startswith(
         'failed to parse field selector: failed to parse value for selector "status.approval.approved": '
     )
+
+
+# ------------------------------------------------------------------------------ the rarer corners
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("(a,b) in ((x))", "length mismatch: key (a,b) has 2 elements but value x has 1 elements"),
+        ("(a,b) in ((x,y,z))", "length mismatch: key (a,b) has 2 elements but value (x,y,z) has 3 elements"),
+        ("(a,b)=x", "length mismatch: key (a,b) has 2 elements but value x has 1 elements"),
+        ("(a,) in ((x,y))", "empty key found in keyset"),
+        ("(a,b) in ()", "unexpected closing parenthesis"),
+        ("a=(x,y)", "length mismatch: key a has 1 elements but value (x,y) has 2 elements"),
+    ],
+)
+def test_tuple_form_errors(text: str, message: str) -> None:
+    with pytest.raises(SelectorSyntaxError) as caught:
+        parse_selector(text, labels=True)
+    assert str(caught.value) == message
+
+
+def test_a_parenthesised_single_value_is_that_value() -> None:
+    assert parse_selector("a=(x)") == parse_selector("a=x")
+
+
+def test_label_tuple_form_selects_on_every_key(
+    simulator_client: httpx.Client, simulator: SimulatorServer
+) -> None:
+    """``(k1,k2) in ((a,b),...)``: all keys present with a listed combination; notin: the rest."""
+    devices = list(simulator.state.org(DEFAULT_ORG).devices)
+    first = devices[0].labels
+    pair = (first["region"], first["env"])
+    inside = list_names(simulator_client, simulator, labelSelector=f"(region,env) in (({pair[0]},{pair[1]}))")
+    assert inside == expected(simulator, lambda r: (r.labels.get("region"), r.labels.get("env")) == pair)
+    assert devices[0].name in inside
+    outside = list_names(
+        simulator_client, simulator, labelSelector=f"(region,env) notin (({pair[0]},{pair[1]}))"
+    )
+    assert sorted(inside + outside) == sorted(r.name for r in devices)
+    assert "canary" in {k for r in devices for k in r.labels}
+    with_missing = list_names(simulator_client, simulator, labelSelector="(canary,region) notin ((x,y))")
+    assert with_missing == [r.name for r in devices], "a device without one of the keys is not in the set"
+
+
+def test_tuple_keys_are_no_field_name(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    message = error(simulator_client, simulator, fieldSelector="(metadata.name,metadata.owner) in ((a,b))")
+    assert message.startswith(
+        'failed to parse field selector: invalid field selector syntax: key: Invalid value: "(metadata.name,'
+    )
+
+
+@pytest.mark.parametrize("value", ["1.5", "1e3", "soon"])
+def test_comparisons_take_integers_times_or_uuids_only(
+    simulator_client: httpx.Client, simulator: SimulatorServer, value: str
+) -> None:
+    message = error(simulator_client, simulator, fieldSelector=f"metadata.creationTimestamp>{value}")
+    assert message == (
+        "failed to parse field selector: invalid field selector syntax: "
+        f"values[0]: Invalid value: \"{value}\": for 'Gt', 'Lt', 'Gte', and 'Lte' operators, the value must "
+        "be a number or a valid time in RFC3339 format"
+    )
+
+
+def test_contains_takes_exactly_one_value(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
+    alias = next(r.alias for r in simulator.state.org(DEFAULT_ORG).devices if r.alias)
+    part = alias[1:4]
+    assert list_names(simulator_client, simulator, fieldSelector=f"metadata.alias contains ({part})") == (
+        list_names(simulator_client, simulator, fieldSelector=f"metadata.alias contains {part}")
+    )
+    message = error(simulator_client, simulator, fieldSelector="metadata.alias contains (a,b)")
+    assert message.endswith(
+        "length mismatch: key metadata.alias has 1 elements but value (a,b) has 2 elements"
+    )
