@@ -111,6 +111,13 @@ class PassThroughTokenSource:
     server's ORG_ID: without it Flight Control uses the caller's only organization, or says to pick one.
     """
 
+    #: What the caller should do when Flight Control refuses the token: it is theirs, not the server's.
+    rejection_advice = (
+        "The token is the one your MCP client sent this server, and it has expired or was revoked "
+        "(Flight Control access tokens last minutes): log in again (your client's OAuth login, or "
+        "`flightctl login` and the new access token), then retry."
+    )
+
     def __init__(self, token: str, organization: str | None = None) -> None:
         self._token = Secret(token)
         self._identity = _identity_of(token)

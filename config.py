@@ -39,6 +39,7 @@ from config_values import (
     parse_secret,
     parse_text,
     parse_token_url,
+    parse_url,
     parse_url_path,
 )
 from errors import ConfigurationError
@@ -117,6 +118,14 @@ class HTTPSettings:
     stateless: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    public_url: str | None = None
+    token_checks_per_hour: int = 12
+    validation_pause: float = 60.0
+    header_timeout: float = 10.0
+    idle_timeout: int = 5
+    max_connections: int = 256
+    sessions_per_caller: int = 16
+    session_idle_timeout: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -290,6 +299,44 @@ MCP_TLS_KEY = Option(
     "MCP_TLS_KEY", "--tls-key", None, parse_existing_file,
     "PEM private key matching MCP_TLS_CERT.", G_HTTP,
 )  # fmt: skip
+MCP_PUBLIC_URL = Option(
+    "MCP_PUBLIC_URL", "--public-url", None, parse_url,
+    "The URL clients use to reach this server (scheme, host, port), when a proxy in front changes it; "
+    "named in the OAuth metadata. Default: the URL each request was sent to.", G_HTTP,
+)  # fmt: skip
+MCP_TOKEN_CHECKS_PER_HOUR = Option(
+    "MCP_TOKEN_CHECKS_PER_HOUR", "--token-checks-per-hour", "12", int_between(1, 100_000),
+    "Pass-through: new tokens per client address per hour that may be checked at Flight Control's "
+    "/auth/validate (tokens its identity provider signed are checked locally, without this budget). Keep it "
+    "below Flight Control's own limit (rateLimit.authRequests, 20 per hour).", G_HTTP,
+)  # fmt: skip
+MCP_TOKEN_CHECK_PAUSE = Option(
+    "MCP_TOKEN_CHECK_PAUSE", "--token-check-pause", "60", float_between(1, 3600),
+    "Pass-through: longest pause, in seconds, of new token checks after Flight Control answers 429; "
+    "callers already accepted keep working, and /readyz says not ready meanwhile.", G_HTTP,
+)  # fmt: skip
+MCP_HEADER_TIMEOUT = Option(
+    "MCP_HEADER_TIMEOUT", "--header-timeout", "10", float_between(0.5, 300),
+    "Seconds a connection has to send a request's headers before it is closed (slow or silent clients).",
+    G_HTTP,
+)  # fmt: skip
+MCP_IDLE_TIMEOUT = Option(
+    "MCP_IDLE_TIMEOUT", "--idle-timeout", "5", int_between(1, 3600),
+    "Seconds an idle keep-alive connection stays open between requests.", G_HTTP,
+)  # fmt: skip
+MCP_MAX_CONNECTIONS = Option(
+    "MCP_MAX_CONNECTIONS", "--max-connections", "256", int_between(8, 1_000_000),
+    "Open connections at most (lowered to fit the open-file limit); beyond it the oldest connection still "
+    "waiting for a request is closed, and only health probes are answered when all are busy.", G_HTTP,
+)  # fmt: skip
+MCP_MAX_SESSIONS_PER_CALLER = Option(
+    "MCP_MAX_SESSIONS_PER_CALLER", "--max-sessions-per-caller", "16", int_between(1, 100_000),
+    "Open stateful MCP sessions one authenticated caller may hold; more get 429.", G_HTTP,
+)  # fmt: skip
+MCP_SESSION_IDLE_TIMEOUT = Option(
+    "MCP_SESSION_IDLE_TIMEOUT", "--session-idle-timeout", "600", float_between(10, 86_400),
+    "Seconds a stateful MCP session may stay unused before the server ends it.", G_HTTP,
+)  # fmt: skip
 MCP_ENABLE_COMMANDS = _bool_option(
     "MCP_ENABLE_COMMANDS",
     "--enable-commands",
@@ -329,7 +376,9 @@ OPTIONS: tuple[Option[Any], ...] = (
     LOG_LEVEL, MCP_LOG_LEVEL, LOG_FILE, LOG_TO_STDERR,
     MCP_TRANSPORT, MCP_HOST, MCP_PORT, MCP_PATH, MCP_STATELESS,
     MCP_AUTH_MODE, MCP_SHARED_SECRET, MCP_ALLOWED_HOSTS, MCP_ALLOWED_ORIGINS, MCP_MAX_BODY_BYTES,
-    MCP_RATE_LIMIT, MCP_TLS_CERT, MCP_TLS_KEY,
+    MCP_RATE_LIMIT, MCP_TLS_CERT, MCP_TLS_KEY, MCP_PUBLIC_URL, MCP_TOKEN_CHECKS_PER_HOUR,
+    MCP_TOKEN_CHECK_PAUSE, MCP_HEADER_TIMEOUT, MCP_IDLE_TIMEOUT, MCP_MAX_CONNECTIONS,
+    MCP_MAX_SESSIONS_PER_CALLER, MCP_SESSION_IDLE_TIMEOUT,
     MCP_ENABLE_COMMANDS, MCP_COMMAND_ALLOWLIST, MCP_COMMAND_TIMEOUT, MCP_COMMAND_MAX_TIMEOUT,
     MCP_COMMAND_OUTPUT_LIMIT, MCP_COMMAND_CONFIRM,
 )  # fmt: skip
@@ -473,6 +522,14 @@ def _http_settings(values: Values) -> HTTPSettings:
         stateless=values.get(MCP_STATELESS),
         tls_cert=cert,
         tls_key=key,
+        public_url=values.get_or_none(MCP_PUBLIC_URL),
+        token_checks_per_hour=values.get(MCP_TOKEN_CHECKS_PER_HOUR),
+        validation_pause=values.get(MCP_TOKEN_CHECK_PAUSE),
+        header_timeout=values.get(MCP_HEADER_TIMEOUT),
+        idle_timeout=values.get(MCP_IDLE_TIMEOUT),
+        max_connections=values.get(MCP_MAX_CONNECTIONS),
+        sessions_per_caller=values.get(MCP_MAX_SESSIONS_PER_CALLER),
+        session_idle_timeout=values.get(MCP_SESSION_IDLE_TIMEOUT),
     )
 
 
@@ -498,11 +555,27 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+#: Shortest shared secret accepted on a non-loopback bind (32 characters: `openssl rand -hex 16` or more).
+MIN_SHARED_SECRET = 32
+
+
 def check_http_exposure(settings: Settings) -> None:
-    """Refuse to serve the server's own credentials, unauthenticated, to the network."""
+    """Refuse to serve the server's own credentials to the network unauthenticated, or behind a guessable
+    shared secret."""
     if settings.transport not in HTTP_TRANSPORTS or is_loopback_host(settings.host):
         return
-    if settings.http.auth_mode != "server" or settings.http.shared_secret:
+    secret = settings.http.shared_secret
+    if (
+        secret is not None
+        and settings.http.auth_mode != "passthrough"
+        and len(secret.reveal()) < MIN_SHARED_SECRET
+    ):
+        raise ConfigurationError(
+            f"MCP_SHARED_SECRET is shorter than {MIN_SHARED_SECRET} characters, too easy to guess for "
+            f"MCP_HOST={settings.host}. Set a long random one (for example `openssl rand -hex 32`), or "
+            "bind to 127.0.0.1."
+        )
+    if settings.http.auth_mode != "server" or secret:
         return
     raise ConfigurationError(
         f"MCP_TRANSPORT={settings.transport} on MCP_HOST={settings.host} would let anyone who can reach "

@@ -202,7 +202,7 @@ class FlightControlAPI:
             if fresh is not None:
                 response = await self._with_retries(run, fresh)
         if response.status == 401:
-            raise _auth_error(response)
+            raise _auth_error(response, getattr(tokens, "rejection_advice", None))
         return response
 
     async def _with_retries(self, run: _Call, bearer: str | None) -> _Response:
@@ -401,10 +401,16 @@ def _status_error(response: _Response, hint_tool: str | None) -> APIError:
     return APIError(status, f"Flight Control answered {status}: {message}. {advice}", retry_after=retry_after)
 
 
-def _auth_error(response: _Response) -> AuthenticationError:
+_REFUSED_SERVER_CREDENTIALS = (
+    "Run `flightctl login` again, or set a fresh REFRESH_TOKEN (or access token) for this server, then retry."
+)
+
+
+def _auth_error(response: _Response, advice: str | None) -> AuthenticationError:
+    """What to do depends on whose token it was (the server's own, or the HTTP caller's)."""
     return AuthenticationError(
-        f"Flight Control refused the credentials (401: {_server_message(response)}). Run `flightctl login` "
-        "again, or set a fresh REFRESH_TOKEN (or access token) for this server, then retry."
+        f"Flight Control refused the credentials (401: {_server_message(response)}). "
+        + (advice or _REFUSED_SERVER_CREDENTIALS)
     )
 
 

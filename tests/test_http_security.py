@@ -23,6 +23,7 @@ import trustme
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
+import caller_auth
 import http_server
 from config import HTTPSettings, Settings
 from errors import ConfigurationError
@@ -156,13 +157,28 @@ def validations(sim: Simulated) -> int:
 
 
 async def test_a_callers_token_is_validated_once_not_per_request(served: ServedApp, sim: Simulated) -> None:
-    token = bearer(sim.token("operator"))
+    opaque = "an-opaque-operator-token-flight-control-knows"
+    sim.sim.state.add_static_token(opaque, "operator")
     before = validations(sim)
-    async with httpx.AsyncClient(base_url=served.url, timeout=30, headers=token) as http:
+    async with httpx.AsyncClient(base_url=served.url, timeout=30, headers=bearer(opaque)) as http:
         together = await asyncio.gather(*(http.get("/rest/v1/device-counts") for _ in range(8)))
         later = await http.get("/rest/v1/device-counts")
     assert [r.status_code for r in [*together, later]] == [200] * 9
     assert validations(sim) - before == 1, "Flight Control rate-limits /auth/validate: ask once per token"
+
+
+async def test_a_token_the_issuer_signed_is_checked_locally(served: ServedApp, sim: Simulated) -> None:
+    before = validations(sim)
+    async with httpx.AsyncClient(
+        base_url=served.url, timeout=30, headers=bearer(sim.token("viewer"))
+    ) as http:
+        assert (await http.get("/rest/v1/device-counts")).status_code == 200
+    assert validations(sim) == before, "a JWT signed with the issuer's published key needs no remote check"
+    signed = sim.token("viewer")
+    forged = signed[: signed.rindex(".") + 1] + "A" * 40
+    async with httpx.AsyncClient(base_url=served.url, timeout=30, headers=bearer(forged)) as http:
+        assert (await http.get("/rest/v1/device-counts")).status_code == 401
+    assert validations(sim) == before, "a forged signature is refused without asking Flight Control"
 
 
 async def test_pass_through_works_over_sse(sim: Simulated, environ: dict[str, str]) -> None:
@@ -238,22 +254,6 @@ def test_rate_limit_answers_429_per_caller(sim: Simulated, environ: dict[str, st
             assert respelled.status_code == 429, "spelling the scheme differently is the same caller"
 
 
-def test_flight_control_throttling_token_checks_is_passed_on_not_hammered(sim: Simulated) -> None:
-    environ = sim.environ(ACCESS_TOKEN=sim.token("admin"))
-    with (
-        serve_in_thread(settings_from(environ)) as app,
-        httpx.Client(base_url=app.url, timeout=30) as http,
-    ):
-        sim.sim.faults.rate_limit(1, retry_after=120, path_prefix="/api/v1/auth/validate")
-        first = http.get("/rest/v1/device-counts", headers=bearer(sim.token("viewer")))
-        assert first.status_code == 503
-        assert first.headers["retry-after"] == "120", "Flight Control's own Retry-After is passed on"
-        before = validations(sim)
-        second = http.get("/rest/v1/device-counts", headers=bearer(sim.token("operator")))
-        assert second.status_code == 503
-        assert validations(sim) == before, "no token check is sent while Flight Control throttles them"
-
-
 def test_an_expired_token_is_refused_without_asking_flight_control(
     http: httpx.Client, served: ServedApp, sim: Simulated
 ) -> None:
@@ -266,31 +266,10 @@ def test_an_expired_token_is_refused_without_asking_flight_control(
 
 def test_callers_with_opaque_tokens_are_distinct_principals() -> None:
     alice, bob = (
-        http_server.passthrough_access_token("opaque-a"),
-        http_server.passthrough_access_token("opaque-b"),
+        caller_auth.passthrough_access_token("opaque-a"),
+        caller_auth.passthrough_access_token("opaque-b"),
     )
     assert (alice.client_id, alice.subject) != (bob.client_id, bob.subject), "sessions must not be shared"
-
-
-def test_spraying_tokens_is_throttled_without_asking_flight_control(
-    sim: Simulated, environ: dict[str, str]
-) -> None:
-    good = bearer(sim.token("admin"))
-    with serve_in_thread(settings_from(environ)) as app, httpx.Client(base_url=app.url, timeout=30) as http:
-        assert http.get("/rest/v1/device-counts", headers=good).status_code == 200
-        before = validations(sim)
-        answers = [
-            http.get("/rest/v1/device-counts", headers=bearer(f"guess-{i}")).status_code for i in range(40)
-        ]
-        asked = validations(sim) - before
-        still_good = http.get("/rest/v1/device-counts", headers=good)
-        blocked = http.get("/rest/v1/device-counts", headers=bearer("guess-41"))
-    assert set(answers) == {401, 429}
-    assert answers.index(429) >= 20, "honest mistakes are not throttled"
-    assert asked < 40, "once throttled, guesses no longer reach Flight Control's /auth/validate"
-    assert still_good.status_code == 200, "a token already known good still gets in"
-    assert blocked.status_code == 429
-    assert int(blocked.headers["retry-after"]) >= 1
 
 
 # --- health -----------------------------------------------------------------------------------------
@@ -309,8 +288,7 @@ def test_readiness_reports_refused_credentials_without_showing_them(sim: Simulat
     with serve_in_thread(settings_from(environ)) as app:
         response = httpx.get(app.url + "/readyz", timeout=30)
     assert response.status_code == 503
-    assert response.json()["status"] == "unavailable"
-    assert "refused" in response.json()["reason"]
+    assert response.json() == {"status": "not ready"}, "the reason is for the log, not for anyone asking"
     assert secret not in response.text
 
 
@@ -319,7 +297,7 @@ def test_unreachable_flight_control_is_503_not_401(sim: Simulated) -> None:
     with serve_in_thread(settings_from(environ)) as app, httpx.Client(base_url=app.url, timeout=30) as http:
         ready = http.get("/readyz")
         assert ready.status_code == 503
-        assert "did not answer" in ready.json()["reason"]
+        assert ready.json() == {"status": "not ready"}
         call = http.post(app.settings.path, json=INITIALIZE, headers={**MCP_HEADERS, **bearer("some-token")})
         assert call.status_code == 503
         assert call.headers["retry-after"]
