@@ -360,7 +360,7 @@ def test_bad_client_yaml_is_refused_naming_the_key(
         ({"MCP_TRANSPORT": "streamable-http", "MCP_HOST": "localhost"}, False),
         ({"MCP_TRANSPORT": "stdio", "MCP_HOST": "0.0.0.0"}, False),
         ({"MCP_TRANSPORT": "streamable-http", "MCP_HOST": "0.0.0.0", "MCP_AUTH_MODE": "passthrough"}, False),
-        ({"MCP_TRANSPORT": "streamable-http", "MCP_HOST": "0.0.0.0", "MCP_SHARED_SECRET": "abcdefgh"}, False),
+        ({"MCP_TRANSPORT": "streamable-http", "MCP_HOST": "0.0.0.0", "MCP_SHARED_SECRET": "k" * 32}, False),
     ],
 )
 def test_http_exposure_rule(env: dict[str, str], variables: dict[str, str], refused: bool) -> None:
@@ -373,6 +373,19 @@ def test_http_exposure_rule(env: dict[str, str], variables: dict[str, str], refu
     message = str(caught.value)
     for choice in ("127.0.0.1", "MCP_AUTH_MODE=passthrough", "MCP_SHARED_SECRET"):
         assert choice in message
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10"])
+def test_a_short_shared_secret_is_refused_off_loopback(env: dict[str, str], host: str) -> None:
+    short = "correct-horse-battery-stap"  # 26 characters
+    variables = {"MCP_TRANSPORT": "streamable-http", "MCP_SHARED_SECRET": short}
+    check_http_exposure(load_settings({}, env | variables | {"MCP_HOST": "127.0.0.1"}))
+    with pytest.raises(ConfigurationError) as caught:
+        check_http_exposure(load_settings({}, env | variables | {"MCP_HOST": host}))
+    message = str(caught.value)
+    assert "32 characters" in message
+    assert "openssl rand" in message
+    assert short not in message, "the secret is never echoed"
 
 
 # --------------------------------------------------------------------------------------------------
