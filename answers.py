@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from errors import InvalidRequest
 from resource_queries import KINDS_BY_KIND, MAX_PAGE_SIZE, ResourceKind
 
@@ -42,13 +44,24 @@ _ENVELOPE_RESERVE = 1200  # bytes kept free for returned/total/next/note around 
 _CURSOR_VERSION = 1
 
 
+# orjson, ~10x faster than the json module on the hot path; default=str as before for anything else.
+_ORJSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def dumps(value: Any) -> str:
     """Compact JSON, the one wire form of every answer."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON).decode()
+    except TypeError:  # what orjson refuses (integers over 64 bits, lone surrogates): the json module
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def _size(value: Any) -> int:
-    return len(dumps(value).encode())
+    """Bytes of ``value`` as sent (compact UTF-8 JSON)."""
+    try:
+        return len(orjson.dumps(value, default=str, option=_ORJSON))
+    except TypeError:
+        return len(dumps(value).encode("utf-8", "surrogatepass"))
 
 
 def fits(value: Any, budget_tokens: int) -> bool:
