@@ -24,6 +24,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-static-token"  # a throwaway credential the simulator pre-issues for one run only
+REFRESH_TOKEN = "bench-refresh-token"  # likewise, for a server that logs in with a refresh token
 SERVE_HTTP = Path(__file__).resolve().parent / "_serve_http.py"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -69,11 +70,16 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a live process has used so far; 0 when unreadable."""
+    """User + system CPU seconds a live process and its live child processes (workers) have used so far;
+    0 when unreadable."""
+    total = 0.0
     with contextlib.suppress(OSError, ValueError, IndexError):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return 0.0
+        total = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    with contextlib.suppress(OSError, ValueError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        total += sum(cpu_seconds(int(child)) for child in children)
+    return total
 
 
 # --- statistics ---------------------------------------------------------------------------------------
@@ -127,10 +133,12 @@ class Process:
             self.popen.stdout.close()
 
 
-def _start(command: list[str], env: Mapping[str, str] | None, what: str, timeout: float) -> Process:
+def _start(
+    command: list[str], env: Mapping[str, str] | None, what: str, timeout: float, cwd: Path = ROOT
+) -> Process:
     """Start ``command``; its first stdout line is the URL it serves. Fails loudly if it never comes."""
     popen = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
     )
     assert popen.stdout is not None
     began = time.monotonic()
@@ -145,12 +153,18 @@ def _start(command: list[str], env: Mapping[str, str] | None, what: str, timeout
 
 
 @contextlib.contextmanager
-def simulator(devices: int, latency_ms: float, seed: int = 1) -> Iterator[Process]:
-    """``python -m simulator`` on 127.0.0.1:0 over HTTP with a static admin token (``TOKEN``)."""
+def simulator(
+    devices: int, latency_ms: float, seed: int = 1, *, full_devices: bool = False
+) -> Iterator[Process]:
+    """``python -m simulator`` on 127.0.0.1:0 over HTTP with a static admin token (``TOKEN``) and a
+    refresh token (``REFRESH_TOKEN``) whose access tokens last the whole run."""
     command = [
         sys.executable, "-m", "simulator", "--port", "0", "--devices", str(devices), "--seed", str(seed),
         "--latency-ms", str(latency_ms), "--access-token", TOKEN, "--log-level", "warning",
+        "--refresh-token", REFRESH_TOKEN, "--access-token-ttl", "86400", "--refresh-token-ttl", "86400",
     ]  # fmt: skip
+    if full_devices:
+        command.append("--full-devices")
     process = _start(command, None, "the simulator", 120)
     try:
         yield process
@@ -184,10 +198,39 @@ def server_env(api_base_url: str, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def mcp_http_server(api_base_url: str, **extra: str) -> Iterator[Process]:
-    """The MCP server's full HTTP app (streamable-http) in its own process on 127.0.0.1:0."""
-    env = server_env(api_base_url, MCP_TRANSPORT="streamable-http", MCP_RATE_LIMIT="1000000", **extra)
-    process = _start([sys.executable, str(SERVE_HTTP)], env, "the MCP server", 30)
+def mcp_http_server(
+    api_base_url: str, extra: Mapping[str, str] | None = None, root: Path = ROOT
+) -> Iterator[Process]:
+    """The MCP server's full HTTP app (streamable-http) in its own process on 127.0.0.1:0; ``root`` may be
+    another checkout of this project (its own bench/_serve_http.py and modules are used)."""
+    env = server_env(api_base_url, MCP_TRANSPORT="streamable-http", MCP_RATE_LIMIT="1000000", **(extra or {}))
+    command = [sys.executable, str(root / "bench" / SERVE_HTTP.name)]
+    process = _start(command, env, "the MCP server", 30, cwd=root)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@contextlib.contextmanager
+def legacy_server(directory: Path, python: str, api_base_url: str) -> Iterator[Process]:
+    """flightctl-mcp at git commit 3fbced9 (synchronous requests, mcp 1.x), from ``directory`` and run with
+    ``python`` (see bench/_serve_legacy.py), logged in with the simulator's ``REFRESH_TOKEN``."""
+    home = tempfile.mkdtemp(prefix="flightctl-mcp-bench-home-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTMCP_", "MCP_", "OIDC_"))}
+    env.update(
+        HOME=home,
+        API_BASE_URL=api_base_url,
+        OIDC_TOKEN_URL=f"{api_base_url}/realms/flightctl/protocol/openid-connect/token",
+        OIDC_CLIENT_ID="flightctl",
+        REFRESH_TOKEN=REFRESH_TOKEN,
+        LOG_LEVEL="WARNING",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    serve = Path(__file__).resolve().parent / "_serve_legacy.py"
+    process = _start(
+        [python, str(serve), str(directory.resolve())], env, "the 3fbced9 server", 60, cwd=directory
+    )
     try:
         yield process
     finally:
