@@ -27,7 +27,7 @@ from config import (
     check_http_exposure,
     load_settings,
 )
-from errors import ConfigurationError, FlightControlError
+from errors import ConfigurationError, FlightControlError, user_error
 from version import __version__
 
 __all__ = ["build_parser", "flags_from_args", "main"]
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(flags, os.environ)
         return _serve(load_settings(flags, os.environ))
     except ConfigurationError as exc:
-        print(f"flightctl-mcp: configuration error: {exc}", file=sys.stderr)
+        print(f"flightctl-mcp: configuration error: {user_error(exc, 'cli').message}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
@@ -198,7 +198,7 @@ async def _check(flags: Mapping[str, str], environ: Mapping[str, str], out: Text
     try:
         settings = load_settings(flags, environ)
     except ConfigurationError as exc:
-        report.fail("configuration", str(exc))
+        report.fail("configuration", user_error(exc, "cli").message)
         return EXIT_CONFIG
     report.ok("configuration", f"loaded (client.yaml: {settings.client_config_path or 'none found'})")
     report.info("api", settings.api_base_url or "(not set)")
@@ -209,7 +209,7 @@ async def _check(flags: Mapping[str, str], environ: Mapping[str, str], out: Text
     try:
         check_http_exposure(settings)
     except ConfigurationError as exc:
-        report.fail("exposure", str(exc))
+        report.fail("exposure", user_error(exc, "cli").message)
     if settings.api_base_url is None:
         report.fail("api", "no API URL: set API_BASE_URL, or run `flightctl login` to write client.yaml")
         return 1
@@ -250,7 +250,7 @@ async def _check_api(settings: Settings, report: _Report) -> None:
             await tokens.bearer()
             report.ok("auth", f"token obtained (user: {tokens.identity or 'unknown'})")
     except FlightControlError as exc:
-        report.fail("auth", str(exc))
+        report.fail("auth", user_error(exc, "cli").message)
         return
     api = FlightControlAPI(settings)
     try:
@@ -265,7 +265,7 @@ async def _check_api(settings: Settings, report: _Report) -> None:
         total = len(items or []) + int(remaining or 0)
         report.ok("devices", f"listing works ({total} device(s) visible)")
     except FlightControlError as exc:
-        report.fail("api", str(exc))
+        report.fail("api", user_error(exc, "cli").message)
     finally:
         await asyncio.to_thread(api.close)
 

@@ -157,8 +157,8 @@ class FlightControlAPI:
         if not kind.get_method:
             raise APIError(
                 400,
-                f"{kind.kind} objects cannot be fetched by name; use {kind.tool} with "
-                f"field_selector 'metadata.name={name}'.",
+                f"{kind.kind} objects cannot be fetched by name.",
+                tool_hint=f"Use {kind.tool} with field_selector 'metadata.name={name}'.",
             )
         body = await self.call(
             kind.api_class, kind.get_method, tokens, hint_tool=kind.tool, name=name, **kind.get_query
@@ -379,17 +379,21 @@ def _server_message(response: _Response) -> str:
 
 
 _ADVICE: Mapping[int, str] = {
-    400: "Fix the argument the message names (selector grammar and fields are in the server instructions and "
-    "each tool's description), then call again.",
+    400: "Fix the argument the message names, then call again.",
     403: "This account may not read this resource in this organization: ask a Flight Control "
     "administrator for access, or check the organization setting.",
-    404: "Check the name: list existing names with {tool}.",
+    404: "Check the name.",
     406: "This Flight Control does not serve API version v1beta1; upgrade it or use a matching "
     "flightctl-mcp.",
     409: "The object is changing; retry in a moment.",
     429: "Flight Control is rate limiting this client{retried}; wait {wait} and try again, with fewer calls.",
     503: "Flight Control is unavailable{retried}; wait {wait} and try again; if it persists check its "
     "health.",
+}
+#: Advice only an assistant calling tools can follow (errors.user_error adds it for that audience only).
+_TOOL_HINTS: Mapping[int, str] = {
+    400: "Selector grammar and fields are in the server instructions and each tool's description.",
+    404: "List existing names with {tool}.",
 }
 
 
@@ -404,11 +408,16 @@ def _status_error(response: _Response, hint_tool: str | None) -> APIError:
         else "Check the arguments and the server's message above."
     )
     advice = advice.format(
-        tool=hint_tool or "the matching query tool",
         retried=f" (retried {retried})" if retried else "",
         wait=f"{retry_after:g} s" if retry_after is not None else "a little",
     )
-    return APIError(status, f"Flight Control answered {status}: {message}. {advice}", retry_after=retry_after)
+    hint = _TOOL_HINTS.get(status)
+    return APIError(
+        status,
+        f"Flight Control answered {status}: {message}. {advice}",
+        retry_after=retry_after,
+        tool_hint=hint.format(tool=hint_tool or "the matching query tool") if hint else None,
+    )
 
 
 _REFUSED_SERVER_CREDENTIALS = (

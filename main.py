@@ -9,11 +9,9 @@ assistant as tool errors (``isError``) with their message, never as protocol err
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-import pydantic
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.tools import Tool, ToolResult
@@ -22,7 +20,7 @@ from pydantic import PrivateAttr
 
 from answers import dumps
 from config import Settings
-from errors import FlightControlError
+from errors import user_error
 from operations import OPERATIONS, OPERATIONS_BY_NAME, Operation
 from resource_queries import KINDS, ResourceKind
 from services import Services
@@ -100,28 +98,15 @@ class OperationTool(Tool):
 async def run_operation(
     operation: Operation, services: Services, arguments: dict[str, Any]
 ) -> dict[str, Any]:
-    """Validate, pick the caller's tokens, run; FlightControlError and bad arguments become ToolError."""
+    """Validate, pick the caller's tokens, run; any failure becomes a ToolError (errors.user_error)."""
     from auth import token_source_for_request
 
     try:
         params = operation.params.model_validate(arguments)
-    except pydantic.ValidationError as exc:
-        raise ToolError(_argument_errors(operation.name, exc)) from exc
-    try:
         tokens = token_source_for_request(services.tokens)
         return await operation.handler(services, tokens, params)
-    except FlightControlError as exc:
-        _log.info("%s failed: %s", operation.name, exc)
-        raise ToolError(str(exc)) from exc
-
-
-def _argument_errors(tool: str, exc: pydantic.ValidationError) -> str:
-    """Name each bad argument and the rule it broke, without echoing long input values."""
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(p) for p in error["loc"]) or "arguments"
-        problems.append(f"{where}: {error['msg']}")
-    return f"Invalid arguments for {tool}: " + "; ".join(problems) + ". Fix them and call again."
+    except Exception as exc:
+        raise ToolError(user_error(exc, "tool", operation=operation.name).message) from exc
 
 
 # --- resources and prompts ----------------------------------------------------------------------------
@@ -132,7 +117,7 @@ def _add_resource(mcp: FastMCP[Any], services: Services, kind: ResourceKind) -> 
 
     async def read(name: str) -> str:
         answer = await run_operation(operation, services, {"name": name})
-        return json.dumps(answer, separators=(",", ":"))
+        return dumps(answer)
 
     mcp.resource(
         f"flightctl://{kind.name}/{{name}}",

@@ -205,7 +205,9 @@ async def _find_by_name(
     """Kinds without a get endpoint (events): the one item whose metadata.name matches."""
     page = await services.api.list_page(kind, tokens, limit=1, field_selector=f"metadata.name={name}")
     if not page.items:
-        raise APIError(404, f"{kind.kind} of name {name!r} not found. List names with {kind.tool}.")
+        raise APIError(
+            404, f"{kind.kind} of name {name!r} not found.", tool_hint=f"List names with {kind.tool}."
+        )
     return page.items[0]
 
 

@@ -18,7 +18,6 @@ Regenerate docs/openapi.json and docs/rest-api.md with ``python rest_api.py``.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, request_response
@@ -34,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from answers import dumps
 from auth import token_source_for_request
-from errors import APIConnectionError, APIError, AuthenticationError, FlightControlError, InvalidRequest
+from errors import InvalidRequest, user_error
 
 if TYPE_CHECKING:
     from operations import Operation
@@ -53,7 +52,6 @@ __all__ = [
     "write_docs",
 ]
 
-logger = logging.getLogger(__name__)
 
 REST_PREFIX = "/rest/v1"
 OPENAPI_PATH = "/openapi.json"
@@ -138,16 +136,12 @@ def _array_params(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(name for name, schema in properties.items() if _is_array(schema))
 
 
-class _BadRequest(Exception):
-    pass
-
-
 def _arguments(endpoint: RestEndpoint, request: Request, arrays: frozenset[str]) -> dict[str, Any]:
     """The operation's arguments from the path and the query string; unknown parameters are refused."""
     known = set(endpoint.query_params)
     unknown = sorted(set(request.query_params) - known)
     if unknown:
-        raise _BadRequest(
+        raise InvalidRequest(
             f"Unknown query parameter {', '.join(repr(u) for u in unknown)}; "
             f"this endpoint takes: {', '.join(sorted(known)) or 'none'}."
         )
@@ -157,42 +151,21 @@ def _arguments(endpoint: RestEndpoint, request: Request, arrays: frozenset[str])
         if name in arrays:
             arguments[name] = values
         elif len(values) > 1:
-            raise _BadRequest(f"Query parameter {name!r} was given {len(values)} times; give it once.")
+            raise InvalidRequest(f"Query parameter {name!r} was given {len(values)} times; give it once.")
         else:
             arguments[name] = values[0]
     return arguments
 
 
-def _validation_message(exc: ValidationError) -> str:
-    """Pydantic's errors without echoing input values (they may be long, or secret)."""
-    problems = [f"{'.'.join(str(p) for p in e['loc']) or 'parameters'}: {e['msg']}" for e in exc.errors()]
-    return "Invalid parameters: " + "; ".join(problems) + "."
-
-
-_STATUS_BY_ERROR: tuple[tuple[type[FlightControlError], int], ...] = (
-    (InvalidRequest, 400),
-    (AuthenticationError, 401),
-    (APIConnectionError, 502),
-)
-_PASSED_THROUGH = frozenset({400, 401, 403, 404, 429})
-
-
-def _status_of(exc: FlightControlError) -> int:
-    if isinstance(exc, APIError):
-        return exc.status_code if exc.status_code in _PASSED_THROUGH else 502
-    return next((code for cls, code in _STATUS_BY_ERROR if isinstance(exc, cls)), 500)
-
-
-def _failure_response(exc: FlightControlError) -> JSONResponse:
-    """The HTTP face of the errors.py tree; Flight Control's own 4xx verdicts pass through."""
-    status = _status_of(exc)
+def _failure_response(exc: Exception, operation_id: str) -> JSONResponse:
+    """The HTTP face of errors.user_error; Flight Control's own 4xx verdicts pass through."""
+    failure = user_error(exc, "rest", operation=operation_id)
     headers: dict[str, str] = {}
-    if status == 401:
+    if failure.status == 401:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    if status == 429:
-        retry_after = exc.retry_after if isinstance(exc, APIError) else None
-        headers["Retry-After"] = str(max(1, round(retry_after or 1)))
-    return _error(str(exc), status, headers)
+    if failure.status == 429:
+        headers["Retry-After"] = str(max(1, round(failure.retry_after or 1)))
+    return _error(failure.message, failure.status, headers)
 
 
 def _handler_app(endpoint: RestEndpoint, services: Services) -> ASGIApp:
@@ -202,18 +175,10 @@ def _handler_app(endpoint: RestEndpoint, services: Services) -> ASGIApp:
     async def handle(request: Request) -> Response:
         try:
             params = model.model_validate(_arguments(endpoint, request, arrays))
-        except _BadRequest as exc:
-            return _error(str(exc), 400)
-        except ValidationError as exc:
-            return _error(_validation_message(exc), 400)
-        try:
             tokens = token_source_for_request(services.tokens)
             result = await endpoint.operation.handler(services, tokens, params)
-        except FlightControlError as exc:
-            return _failure_response(exc)
-        except Exception:
-            logger.exception("REST %s failed unexpectedly", endpoint.operation_id)
-            return _error("Internal error; the server log has the details.", 500)
+        except Exception as exc:
+            return _failure_response(exc, endpoint.operation_id)
         return Response(dumps(result), media_type="application/json")
 
     return request_response(handle)

@@ -15,6 +15,7 @@ import pytest
 from fastmcp import Client
 
 import rest_api
+from errors import Audience, user_error
 from operations import OPERATIONS
 from tests.http_harness import (
     ServedApp,
@@ -168,6 +169,42 @@ def test_errors_are_json_with_a_fitting_status(
     assert isinstance(body["error"], str)
     assert body["error"]
     assert says in body["error"]
+
+
+async def test_rest_errors_carry_no_tool_advice_that_tool_errors_do(
+    served: ServedApp, sim: Simulated
+) -> None:
+    """One error adapter, two audiences: the same 404 names the listing tool only to a tool caller."""
+    token = sim.token("admin")
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as rest:
+        response = await rest.get("/rest/v1/devices/no-such-device-anywhere", headers=bearer(token))
+    async with Client(served.mcp_url, auth=token) as client:
+        result = await client.call_tool(
+            "query_devices", {"name": "no-such-device-anywhere"}, raise_on_error=False
+        )
+    assert response.status_code == 404, response.text
+    assert result.is_error
+    rest_message, tool_message = response.json()["error"], text_of(result)
+    assert "no-such-device-anywhere" in rest_message
+    assert "query_" not in rest_message, rest_message
+    assert "tool" not in rest_message, rest_message
+    assert tool_message.startswith(rest_message), (tool_message, rest_message)
+    assert "query_devices" in tool_message
+
+
+@pytest.mark.parametrize("audience", ["tool", "rest", "cli"])
+def test_an_unexpected_failure_is_logged_and_never_shown(
+    audience: Audience, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug's exception text (which may hold anything) reaches the log with its traceback, not the caller."""
+    try:
+        raise RuntimeError("token=abc123 leaked by a bug")
+    except RuntimeError as exc:
+        failure = user_error(exc, audience, operation="query_devices")
+    assert failure.status == 500
+    assert "abc123" not in failure.message
+    assert "server log" in failure.message
+    assert any(r.exc_info and "abc123" in str(r.exc_info[1]) for r in caplog.records)
 
 
 def test_flight_control_rate_limit_reaches_the_caller_with_retry_after(
