@@ -3,12 +3,12 @@
 A ``TokenSource`` hands out a valid bearer token (``bearer()``), a fresh one after Flight Control rejected
 the last (``refresh_after_rejection()``), and who it acts for (``identity``, for audit lines).
 
-- ``RefreshingTokenSource`` exchanges a refresh token at the identity provider's token URL ("oidc", the
-  seed's way) or through Flight Control's ``/api/v1/auth/<provider>/token`` proxy ("proxy", what
+- ``RefreshingTokenSource`` exchanges a refresh token at the identity provider's token URL ("oidc",
+  OIDC_TOKEN_URL) or through Flight Control's ``/api/v1/auth/<provider>/token`` proxy ("proxy", what
   `flightctl login` sets up). It caches the token, refreshes ahead of expiry, lets one refresh run at a
-  time however many callers wait, and keeps a rotated refresh token in memory. It never rewrites the
-  user's client.yaml: the server may run read-only in a container, and a CLI running beside it would
-  otherwise race it for the same file (the next `flightctl` call simply refreshes for itself).
+  time however many callers wait, and keeps rotated tokens where the next user of the session looks for
+  them (``token_store``): back in the client.yaml they came from, shared with the `flightctl` CLI, or in
+  a private state file when the refresh token came from the environment.
 - ``StaticTokenSource``: an access token as it is (`flightctl login --token`, ACCESS_TOKEN).
 - ``PassThroughTokenSource``: the token an HTTP caller brought; it is theirs, so it is never refreshed.
 """
@@ -21,6 +21,7 @@ import binascii
 import json
 import logging
 import re
+import threading
 import time
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -29,6 +30,14 @@ import httpx
 
 from config import AuthSettings, Secret, Settings, TLSSettings
 from errors import AuthenticationError, InvalidRequest
+from token_store import (
+    ClientYamlStore,
+    LockTimeout,
+    StateFileStore,
+    StoredTokens,
+    TokenStore,
+    state_file_for,
+)
 
 __all__ = [
     "ORG_HEADER",
@@ -40,6 +49,7 @@ __all__ = [
     "organization_for",
     "token_source_for_request",
     "token_source_from_settings",
+    "token_store_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -181,7 +191,14 @@ class _LoopLock:
 
 
 class RefreshingTokenSource:
-    """Exchanges a refresh token for access tokens, at an OIDC token URL or the Flight Control proxy."""
+    """Exchanges a refresh token for access tokens, at an OIDC token URL or the Flight Control proxy.
+
+    With a ``store`` (the client.yaml the session came from, or the state file of a session from the
+    environment) every refresh runs under the store's lock: re-read the stored tokens (another process may
+    have rotated them meanwhile, and then they are the live ones), exchange, write the new ones back. The
+    whole of it runs in a worker thread, so neither the lock nor the file touches the event loop, and a
+    refresh whose caller gave up still finishes and stores what it got.
+    """
 
     def __init__(
         self,
@@ -196,6 +213,7 @@ class RefreshingTokenSource:
         initial_expiry: datetime | None = None,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
         via_proxy: bool = False,
+        store: TokenStore | None = None,
     ) -> None:
         self._token_url = token_url
         self._client_id = client_id
@@ -205,9 +223,14 @@ class RefreshingTokenSource:
         self._use_id_token = token_to_use == "id"
         self._margin = refresh_margin
         self._via_proxy = via_proxy
+        self._store_at = store
+        self._store_failed = False
+        # The refresh token the store held when we last read or wrote it: a different one there now was
+        # rotated by someone else (the CLI, another server) and is the live one.
+        self._seen_stored = refresh_token.reveal() if store and store.holds_configured_token else None
         self._lock = _LoopLock()
-        self._token: Secret | None = None
-        self._refresh_at = 0.0
+        self._thread_lock = threading.Lock()
+        self._current: tuple[Secret, float] | None = None  # bearer, when to refresh it
         self._identity: str | None = None
         if initial_token:
             known = _jwt_expiry(initial_token.reveal()) or (
@@ -225,6 +248,11 @@ class RefreshingTokenSource:
         """The refresh token in use now: the configured one, or the latest the server rotated to."""
         return self._refresh_token
 
+    @property
+    def store(self) -> TokenStore | None:
+        """Where rotated tokens are kept beyond this process, if anywhere."""
+        return self._store_at
+
     def __repr__(self) -> str:
         return f"RefreshingTokenSource(token_url={self._token_url!r}, identity={self._identity!r})"
 
@@ -236,39 +264,104 @@ class RefreshingTokenSource:
             token = self._fresh_token()  # another caller may have refreshed while we waited
             if token is not None:
                 return token
-            return await self._refresh()
+            return await asyncio.to_thread(self._refresh, None)
 
     async def refresh_after_rejection(self, rejected: str) -> str | None:
         async with self._lock.get():
-            current = self._token.reveal() if self._token else None
+            current = self._current[0].reveal() if self._current else None
             if current is not None and current != rejected and self._fresh_token() is not None:
                 return current  # someone already replaced the rejected token
-            return await self._refresh()
+            return await asyncio.to_thread(self._refresh, rejected)
 
     def _fresh_token(self) -> str | None:
-        if self._token is not None and time.time() < self._refresh_at:
-            return self._token.reveal()
+        current = self._current
+        if current is not None and time.time() < current[1]:
+            return current[0].reveal()
         return None
 
+    def _refresh_time(self, token: str, expires_at: float) -> float:
+        issued = jwt_claims(token).get("iat")
+        start = float(issued) if isinstance(issued, int | float) and issued < expires_at else time.time()
+        return expires_at - min(self._margin, max(0.0, expires_at - start) / 2)
+
     def _store(self, token: Secret, expires_at: float) -> None:
-        lifetime = max(0.0, expires_at - time.time())
-        self._token = token
-        self._refresh_at = expires_at - min(self._margin, lifetime / 2)
+        self._current = (token, self._refresh_time(token.reveal(), expires_at))
         self._identity = _identity_of(token.reveal()) or self._identity
 
-    async def _refresh(self) -> str:
+    # -- in the worker thread ------------------------------------------------------------------------
+
+    def _refresh(self, rejected: str | None) -> str:
+        """Blocking: one refresh at a time in this process, and under the store's lock across processes."""
+        with self._thread_lock:
+            if self._store_at is None:
+                return self._exchange()[0]
+            wait = 2 * self._timeout + 5
+            try:
+                with self._store_at.locked(wait):
+                    adopted = self._adopt_stored(self._store_at, rejected)
+                    if adopted is not None:
+                        return adopted
+                    bearer, tokens = self._exchange()
+                    self._save(self._store_at, tokens)
+                    return bearer
+            except LockTimeout as exc:
+                raise AuthenticationError(
+                    f"Could not refresh the access token: {exc}. If no other flightctl-mcp is refreshing "
+                    "right now, delete that lock file."
+                ) from None
+
+    def _adopt_stored(self, store: TokenStore, rejected: str | None) -> str | None:
+        """Take up tokens another process stored meanwhile; their bearer when it is still good."""
+        try:
+            stored = store.load()
+        except OSError as exc:
+            log.warning("Cannot read the stored tokens in %s (%s)", store.path, exc.strerror or exc)
+            return None
+        if stored is None or stored.refresh_token == self._seen_stored:
+            return None  # nothing new there (a read-only file keeps showing the token we started with)
+        self._seen_stored = stored.refresh_token
+        if stored.refresh_token != self._refresh_token.reveal():
+            log.info("Using the refresh token rotated meanwhile by another process (%s)", store.path)
+            self._refresh_token = Secret(stored.refresh_token)
+        bearer = (stored.id_token if self._use_id_token else None) or stored.access_token
+        if not bearer or bearer == rejected:
+            return None
+        expires_at = _jwt_expiry(bearer) or stored.expires_at
+        if expires_at is None or time.time() >= self._refresh_time(bearer, expires_at):
+            return None
+        self._store(Secret(bearer), expires_at)
+        return bearer
+
+    def _save(self, store: TokenStore, tokens: StoredTokens) -> None:
+        try:
+            store.save(tokens)
+        except OSError as exc:
+            if not self._store_failed:
+                self._store_failed = True
+                log.warning(
+                    "Cannot write the rotated tokens to %s (%s); keeping them in memory only. After this "
+                    "process stops, the session may need `flightctl login` again.",
+                    store.path,
+                    exc.strerror or exc,
+                )
+            return
+        self._seen_stored = tokens.refresh_token
+        if self._store_failed:
+            self._store_failed = False
+            log.info("Rotated tokens are written to %s again", store.path)
+
+    def _exchange(self) -> tuple[str, StoredTokens]:
+        """The refresh grant at the token URL; stores and returns the new bearer and token set."""
         form = {
             "grant_type": "refresh_token",
             "refresh_token": self._refresh_token.reveal(),
             "client_id": self._client_id,
         }
         try:
-            async with httpx.AsyncClient(
+            with httpx.Client(
                 verify=self._tls.ssl_context(), timeout=self._timeout, trust_env=False
             ) as client:
-                response = await client.post(
-                    self._token_url, data=form, headers={"Accept": "application/json"}
-                )
+                response = client.post(self._token_url, data=form, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
             raise AuthenticationError(
                 f"Could not reach the token endpoint {self._token_url} to refresh the access token "
@@ -277,22 +370,22 @@ class RefreshingTokenSource:
         body = _json_object(response)
         if response.status_code != 200 or not isinstance(body.get("access_token"), str):
             raise AuthenticationError(self._refusal_message(response.status_code, body))
-        token = self._accept(body)
+        result = self._accept(body)
         log.info(
             "Refreshed the access token at %s for %s (%s)",
             self._token_url,
             self._identity or "unknown user",
             "refresh token rotated" if body.get("refresh_token") else "same refresh token",
         )
-        return token
+        return result
 
-    def _accept(self, body: dict[str, Any]) -> str:
-        """Store the new token set; keep a rotated refresh token, since the old one may now be dead."""
+    def _accept(self, body: dict[str, Any]) -> tuple[str, StoredTokens]:
+        """Keep the new token set; keep a rotated refresh token, since the old one may now be dead."""
         access = str(body["access_token"])
+        id_token = body.get("id_token") if isinstance(body.get("id_token"), str) else None
         bearer = access
         if self._use_id_token:
-            id_token = body.get("id_token")
-            if isinstance(id_token, str) and id_token:
+            if id_token:
                 bearer = id_token
             else:
                 log.warning(
@@ -301,9 +394,11 @@ class RefreshingTokenSource:
         rotated = body.get("refresh_token")
         if isinstance(rotated, str) and rotated:
             self._refresh_token = Secret(rotated)
-        expires_at = _jwt_expiry(bearer) or _expires_in(body.get("expires_in"))
-        self._store(Secret(bearer), expires_at or time.time() + DEFAULT_LIFETIME)
-        return bearer
+        expires_at = (
+            _jwt_expiry(bearer) or _expires_in(body.get("expires_in")) or time.time() + DEFAULT_LIFETIME
+        )
+        self._store(Secret(bearer), expires_at)
+        return bearer, StoredTokens(self._refresh_token.reveal(), access, id_token or None, expires_at)
 
     def _reach_advice(self) -> str:
         name = "API_BASE_URL (or service.server in client.yaml)" if self._via_proxy else "OIDC_TOKEN_URL"
@@ -365,6 +460,17 @@ def _preferred_token(auth: AuthSettings) -> Secret | None:
     return auth.access_token or auth.id_token
 
 
+def token_store_for(auth: AuthSettings) -> TokenStore | None:
+    """Where this configuration keeps rotated tokens: its client.yaml, else a state file of its own."""
+    if auth.refresh_token is None:
+        return None
+    if auth.token_file is not None:
+        return ClientYamlStore(auth.token_file, legacy=auth.token_file_legacy)
+    if auth.state_dir is not None:
+        return StateFileStore(state_file_for(auth.state_dir, auth.refresh_token.reveal()))
+    return None
+
+
 def _refreshing(auth: AuthSettings, timeout: float) -> RefreshingTokenSource:
     if auth.token_url is None or auth.refresh_token is None:
         raise AuthenticationError(NO_CREDENTIALS)
@@ -378,6 +484,7 @@ def _refreshing(auth: AuthSettings, timeout: float) -> RefreshingTokenSource:
         initial_token=_preferred_token(auth),
         initial_expiry=auth.access_token_expiry,
         via_proxy=auth.method == "proxy",
+        store=token_store_for(auth),
     )
 
 

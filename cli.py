@@ -296,6 +296,7 @@ def _demo_simulator() -> Iterator[tuple[Any, dict[str, str]]]:
                 "OIDC_TOKEN_URL": sim.oidc_token_url,
                 "REFRESH_TOKEN": tokens.refresh_token,
                 "CLIENT_CONFIG_PATH": str(no_client_yaml),
+                "XDG_STATE_HOME": tmp,  # the demo session's rotated tokens die with the demo
             },
         )
 

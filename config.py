@@ -91,6 +91,10 @@ class AuthSettings:
     access_token_expiry: datetime | None = None
     provider_name: str | None = None
     tls: TLSSettings = field(default_factory=TLSSettings)
+    # Where rotated tokens go: the client.yaml the refresh token came from, else a state file in state_dir.
+    token_file: Path | None = None
+    token_file_legacy: bool = False
+    state_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -401,7 +405,7 @@ def load_settings(flags: Mapping[str, str], environ: Mapping[str, str]) -> Setti
         client_config_path=client_file.path if client_file else None,
         request_timeout=values.get(REQUEST_TIMEOUT),
         tls=tls,
-        auth=_auth_settings(values, client_file, tls, api_base_url),
+        auth=_auth_settings(values, client_file, tls, api_base_url, default_state_dir(environ)),
         transport=_transport(values.get(MCP_TRANSPORT)),
         host=values.get(MCP_HOST),
         port=values.get(MCP_PORT),
@@ -440,7 +444,11 @@ def _client_file(values: Values, environ: Mapping[str, str]) -> ClientFile | Non
 
 
 def _auth_settings(
-    values: Values, client_file: ClientFile | None, api: TLSSettings, api_base_url: str | None
+    values: Values,
+    client_file: ClientFile | None,
+    api: TLSSettings,
+    api_base_url: str | None,
+    state_dir: Path,
 ) -> AuthSettings:
     """Pick the credential layer (the highest one giving any token), then the refresh endpoint."""
     if client_file is not None:
@@ -459,6 +467,9 @@ def _auth_settings(
         token_to_use=client_file.token_to_use if from_file and client_file else "access",
         access_token_expiry=client_file.access_token_expiry if from_file and client_file else None,
         tls=api,
+        token_file=client_file.path if from_file and client_file else None,
+        token_file_legacy=bool(from_file and client_file and client_file.legacy),
+        state_dir=None if from_file else state_dir,
     )
     token_url = values.get_or_none(OIDC_TOKEN_URL)
     if refresh is None:
@@ -589,3 +600,9 @@ def default_log_file(environ: Mapping[str, str]) -> Path:
     """~/.local/share/flightctl-mcp/flightctl-mcp.log, honouring XDG_DATA_HOME."""
     base = environ.get("XDG_DATA_HOME") or str(home_dir(environ) / ".local" / "share")
     return Path(base) / "flightctl-mcp" / "flightctl-mcp.log"
+
+
+def default_state_dir(environ: Mapping[str, str]) -> Path:
+    """~/.local/state/flightctl-mcp, honouring XDG_STATE_HOME: rotated tokens of env-configured sessions."""
+    base = environ.get("XDG_STATE_HOME") or str(home_dir(environ) / ".local" / "state")
+    return Path(base) / "flightctl-mcp"

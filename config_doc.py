@@ -29,7 +29,12 @@ def render_configuration_doc() -> str:
         "Credentials: a refresh token with `OIDC_TOKEN_URL` is exchanged at the identity provider; a",
         "refresh token from a current client.yaml is exchanged through Flight Control's",
         "`/api/v1/auth/<provider>/token` proxy (unless `OIDC_TOKEN_URL` is set); an access token alone is",
-        "used as it is. Rotated refresh tokens are kept in memory; client.yaml is never rewritten.",
+        "used as it is. Rotated tokens are written back to the client.yaml they came from (atomically,",
+        "keeping its other keys and mode, under a lock on `client.yaml.lock` shared by concurrent",
+        "processes; read again before each refresh), or, for a `REFRESH_TOKEN` from the environment, kept",
+        "in a 0600 state file under `$XDG_STATE_HOME/flightctl-mcp/` (default",
+        "`~/.local/state/flightctl-mcp/`) named by a hash of the configured token, and resumed on the",
+        "next start. A read-only client.yaml leaves them in memory (logged once; `check` warns).",
     ]
     groups: dict[str, list[Option[Any]]] = {}
     for opt in OPTIONS:

@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         "authorization-code logins, e.g. for MCP clients' OAuth); default: show a login form",
     )
     add(
+        "--no-refresh-token-rotation",
+        dest="refresh_token_rotation",
+        action="store_false",
+        help="let a refresh token be used again (default: each works once; reuse is refused with "
+        'invalid_grant, as Keycloak does with "Revoke Refresh Token" on)',
+    )
+    add(
         "--console-wait-seconds",
         type=float,
         default=60.0,
@@ -202,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             anchor=args.anchor,
             access_token_ttl=args.access_token_ttl,
             refresh_token_ttl=args.refresh_token_ttl,
+            refresh_token_rotation=args.refresh_token_rotation,
             console_wait_seconds=args.console_wait_seconds,
             latency_ms=args.latency_ms,
             full_devices=args.full_devices,

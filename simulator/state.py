@@ -188,6 +188,7 @@ class SimulatorState:
         lab_devices: int = 5,
         access_token_ttl: float = 300.0,
         refresh_token_ttl: float = 1800.0,
+        refresh_token_rotation: bool = True,
         console_wait_seconds: float = 60.0,
         latency_ms: float = 0.0,
         full_devices: bool = False,
@@ -205,6 +206,8 @@ class SimulatorState:
         )
         self.access_token_ttl = access_token_ttl
         self.refresh_token_ttl = refresh_token_ttl
+        # Keycloak's "Revoke Refresh Token": each refresh token works once (max reuse 0).
+        self.refresh_token_rotation = refresh_token_rotation
         self.console_wait_seconds = console_wait_seconds
         self.faults = Faults(latency_ms)
         self.base_url = ""
@@ -369,7 +372,8 @@ class SimulatorState:
         return TokenSet(access, refresh, id_token, int(lifetime))
 
     def refresh(self, refresh_token: str | None, client_id: str | None) -> TokenSet:
-        """The refresh grant; rotation makes the used token invalid. Raises OAuthError."""
+        """The refresh grant. With rotation (the default) a used refresh token is refused from then on,
+        as Keycloak does with "Revoke Refresh Token" on; without it, it stays valid. Raises OAuthError."""
         if client_id != CLIENT_ID:
             raise OAuthError(401, "invalid_client", "Invalid client or Invalid client credentials")
         if not refresh_token:
@@ -382,7 +386,7 @@ class SimulatorState:
                 raise OAuthError(400, "invalid_grant", "Maximum allowed refresh token reuse exceeded")
             if record.expires_at is not None and record.expires_at <= self.clock.now():
                 raise OAuthError(400, "invalid_grant", "Token is not active")
-            record.used = True
+            record.used = self.refresh_token_rotation
         return self.issue_tokens(record.user, record.scopes, record.access_ttl)
 
     def issue_code(self, user: str, client_id: str, redirect_uri: str, code_challenge: str) -> str:

@@ -390,3 +390,66 @@ async def test_no_token_reaches_the_log_file_at_debug(
     assert "Refreshed the access token" in text  # the run was logged...
     for secret in (tokens.refresh_token, bearer, rejected_and_replaced, source.refresh_token.reveal()):
         assert secret not in text  # ...without a single credential
+
+
+# --------------------------------------------------------------------------------------------------
+# Where rotated tokens are kept
+# --------------------------------------------------------------------------------------------------
+
+
+async def test_rotated_tokens_are_written_back_to_client_yaml(sim: Sim, home: Path) -> None:
+    tokens = sim.server.issue_tokens(user="admin")
+    write_current_client_yaml(sim, home, tokens.refresh_token)
+    path = home / ".config" / "flightctl" / "client.yaml"
+    path.chmod(0o640)
+    source = source_for(load_settings({}, {"HOME": str(home)}))
+    bearer = await source.bearer()
+    written = yaml.safe_load(path.read_text())
+    assert written["authentication"]["refresh-token"] != tokens.refresh_token
+    assert written["authentication"]["access-token"] == bearer
+    assert written["service"]["server"] == sim.url
+    assert written["authentication"]["auth-provider"]["auth-provider"]["metadata"]["name"] == PROVIDER
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert not list(path.parent.glob(".client.yaml.*.tmp"))
+
+
+async def test_read_only_client_yaml_falls_back_to_memory_with_one_log_line(
+    sim: Sim, home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+
+    import token_store
+
+    def read_only(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    # A read-only mount cannot be made here without privileges root-free CI lacks; its error can.
+    monkeypatch.setattr(token_store, "_replace_atomically", read_only)
+    tokens = sim.server.issue_tokens(user="admin")
+    write_current_client_yaml(sim, home, tokens.refresh_token)
+    source = source_for(load_settings({}, {"HOME": str(home)}))
+    with caplog.at_level(logging.WARNING, logger="auth"):
+        first = await source.bearer()
+        sim.server.revoke(first)
+        second = await source.refresh_after_rejection(first)
+    assert second is not None
+    assert await list_devices(sim, second) == 200
+    warnings = [r.getMessage() for r in caplog.records if "keeping them in memory only" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "Read-only file system" in warnings[0]
+
+
+async def test_environment_session_is_resumed_from_the_state_file(sim: Sim, home: Path) -> None:
+    tokens = sim.server.issue_tokens(user="admin")
+    settings = oidc_settings(sim, home, tokens.refresh_token)
+    await source_for(settings).bearer()
+    # A second start with the same (now spent) configured token continues from the state file.
+    again = source_for(oidc_settings(sim, home, tokens.refresh_token))
+    assert isinstance(again, RefreshingTokenSource)
+    sim.server.state.clear_requests()
+    bearer = await again.bearer()
+    assert await list_devices(sim, bearer) == 200
+    state_files = list((home / ".local" / "state" / "flightctl-mcp").glob("session-*.json"))
+    assert len(state_files) == 1
+    assert tokens.refresh_token not in state_files[0].name
+    assert state_files[0].stat().st_mode & 0o777 == 0o600

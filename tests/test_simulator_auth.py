@@ -288,6 +288,32 @@ def test_refresh_rotates(simulator_client: httpx.Client, simulator: SimulatorSer
     assert refresh(body["refresh_token"]).status_code == 200
 
 
+def test_reused_refresh_token_is_refused_as_keycloak_does(make_simulator: Any) -> None:
+    sim = make_simulator(tls=False, devices=3, access_token_ttl=2)
+    first = sim.issue_tokens()
+    with httpx.Client() as client:
+        rotated = _oidc_refresh(client, sim, first.refresh_token).json()
+        assert rotated["expires_in"] == 2
+        for reuse in (
+            _oidc_refresh(client, sim, first.refresh_token),
+            _proxy_refresh(client, sim, first.refresh_token),
+        ):
+            assert reuse.status_code == 400
+            assert reuse.json() == {
+                "error": "invalid_grant",
+                "error_description": "Maximum allowed refresh token reuse exceeded",
+            }
+        assert _oidc_refresh(client, sim, rotated["refresh_token"]).status_code == 200
+
+
+def test_without_rotation_a_refresh_token_works_again(make_simulator: Any) -> None:
+    sim = make_simulator(tls=False, devices=3, refresh_token_rotation=False)
+    first = sim.issue_tokens()
+    with httpx.Client() as client:
+        assert _oidc_refresh(client, sim, first.refresh_token).status_code == 200
+        assert _oidc_refresh(client, sim, first.refresh_token).status_code == 200
+
+
 def test_refresh_keeps_scopes(simulator_client: httpx.Client, simulator: SimulatorServer) -> None:
     first = simulator.issue_tokens("admin", scopes=["devices:list"])
     body = _oidc_refresh(simulator_client, simulator, first.refresh_token).json()
