@@ -51,6 +51,10 @@ class Simulated:
         """Environment for an HTTP server against this simulator (pass-through on loopback by default)."""
         return http_environ(self.sim.base_url, self.ca_file, self.home, **overrides)
 
+    def validations(self) -> int:
+        """How many times Flight Control was asked to validate a token so far."""
+        return sum(1 for r in self.sim.state.requests() if r["path"] == "/api/v1/auth/validate")
+
     def ssl_context(self) -> ssl.SSLContext:
         """Trusts exactly the simulator's test CA."""
         return ssl.create_default_context(cafile=str(self.ca_file))

@@ -56,11 +56,6 @@ def served(sim: Simulated, server_token: str) -> Iterator[ServedApp]:
         yield app
 
 
-def validations(sim: Simulated) -> int:
-    """How many times Flight Control was asked to validate a token so far."""
-    return sum(1 for r in sim.sim.state.requests() if r["path"] == "/api/v1/auth/validate")
-
-
 def challenge(response: httpx.Response) -> dict[str, str]:
     """The parameters of a ``WWW-Authenticate: Bearer k="v", ...`` header."""
     header = response.headers["www-authenticate"]
@@ -205,7 +200,7 @@ def test_one_throttled_token_check_does_not_lock_out_other_callers(limited: Simu
         assert http.get("/readyz").status_code == 200
         limited.sim.faults.rate_limit(1, retry_after=3600, path_prefix="/api/v1/auth/validate")
         bogus = http.get("/rest/v1/device-counts", headers=bearer("bogus-token-drawing-a-429"))
-        asked = validations(limited)
+        asked = limited.validations()
         newcomer = http.get("/rest/v1/device-counts", headers=bearer(opaque(limited, "new")))
         signed = http.get("/rest/v1/device-counts", headers=bearer(limited.token("operator")))
         already = http.get("/rest/v1/device-counts", headers=bearer(known))
@@ -215,7 +210,7 @@ def test_one_throttled_token_check_does_not_lock_out_other_callers(limited: Simu
     assert int(bogus.headers["retry-after"]) <= 30, "Flight Control's hour-long Retry-After is not passed on"
     assert newcomer.status_code == 503, "a new opaque token waits out the short pause"
     assert int(newcomer.headers["retry-after"]) <= 30
-    assert validations(limited) == asked, "no token check is sent while Flight Control throttles them"
+    assert limited.validations() == asked, "no token check is sent while Flight Control throttles them"
     assert signed.status_code == 200, "a token the issuer signed needs no check"
     assert already.status_code == 200, "a caller already accepted keeps working"
     assert ready.status_code == 503
@@ -234,20 +229,20 @@ async def test_the_pause_after_a_throttle_ends_and_new_tokens_are_checked_again(
     assert 0 < verifier.throttled_for() <= 20
     now[0] += 21
     assert verifier.throttled_for() == 0
-    asked = validations(limited)
+    asked = limited.validations()
     accepted = await verifier.verify_token(opaque(limited, "second"))
     assert accepted is not None
-    assert validations(limited) == asked + 1
+    assert limited.validations() == asked + 1
 
 
 def test_forty_bogus_tokens_from_one_address_spend_only_that_addresss_budget(limited: Simulated) -> None:
     environ = limited.environ(ACCESS_TOKEN=limited.token("admin"))
     with serve_in_thread(settings_from(environ)) as app, httpx.Client(base_url=app.url, timeout=30) as http:
-        before = validations(limited)
+        before = limited.validations()
         answers = [
             http.get("/rest/v1/device-counts", headers=bearer(f"bogus-{i}")).status_code for i in range(40)
         ]
-        asked = validations(limited) - before
+        asked = limited.validations() - before
         neighbour = http.get("/rest/v1/device-counts", headers=bearer(limited.token("operator")))
         ready = http.get("/readyz")
         over = http.get("/rest/v1/device-counts", headers=bearer("bogus-41"))

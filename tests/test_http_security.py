@@ -151,34 +151,29 @@ async def test_rbac_denial_reaches_the_caller(served: ServedApp, sim: Simulated)
     assert not devices.is_error
 
 
-def validations(sim: Simulated) -> int:
-    """How many times Flight Control was asked to validate a token so far."""
-    return sum(1 for r in sim.sim.state.requests() if r["path"] == "/api/v1/auth/validate")
-
-
 async def test_a_callers_token_is_validated_once_not_per_request(served: ServedApp, sim: Simulated) -> None:
     opaque = "an-opaque-operator-token-flight-control-knows"
     sim.sim.state.add_static_token(opaque, "operator")
-    before = validations(sim)
+    before = sim.validations()
     async with httpx.AsyncClient(base_url=served.url, timeout=30, headers=bearer(opaque)) as http:
         together = await asyncio.gather(*(http.get("/rest/v1/device-counts") for _ in range(8)))
         later = await http.get("/rest/v1/device-counts")
     assert [r.status_code for r in [*together, later]] == [200] * 9
-    assert validations(sim) - before == 1, "Flight Control rate-limits /auth/validate: ask once per token"
+    assert sim.validations() - before == 1, "Flight Control rate-limits /auth/validate: ask once per token"
 
 
 async def test_a_token_the_issuer_signed_is_checked_locally(served: ServedApp, sim: Simulated) -> None:
-    before = validations(sim)
+    before = sim.validations()
     async with httpx.AsyncClient(
         base_url=served.url, timeout=30, headers=bearer(sim.token("viewer"))
     ) as http:
         assert (await http.get("/rest/v1/device-counts")).status_code == 200
-    assert validations(sim) == before, "a JWT signed with the issuer's published key needs no remote check"
+    assert sim.validations() == before, "a JWT signed with the issuer's published key needs no remote check"
     signed = sim.token("viewer")
     forged = signed[: signed.rindex(".") + 1] + "A" * 40
     async with httpx.AsyncClient(base_url=served.url, timeout=30, headers=bearer(forged)) as http:
         assert (await http.get("/rest/v1/device-counts")).status_code == 401
-    assert validations(sim) == before, "a forged signature is refused without asking Flight Control"
+    assert sim.validations() == before, "a forged signature is refused without asking Flight Control"
 
 
 async def test_pass_through_works_over_sse(sim: Simulated, environ: dict[str, str]) -> None:
@@ -257,11 +252,11 @@ def test_rate_limit_answers_429_per_caller(sim: Simulated, environ: dict[str, st
 def test_an_expired_token_is_refused_without_asking_flight_control(
     http: httpx.Client, served: ServedApp, sim: Simulated
 ) -> None:
-    before = validations(sim)
+    before = sim.validations()
     expired = sim.sim.issue_access_token("admin", ttl=-60)
     response = http.get("/rest/v1/device-counts", headers=bearer(expired))
     assert response.status_code == 401
-    assert validations(sim) == before
+    assert sim.validations() == before
 
 
 def test_callers_with_opaque_tokens_are_distinct_principals() -> None:
