@@ -78,6 +78,36 @@ def _loads(body: bytes) -> Any:
 
 
 _Call = Callable[[dict[str, str]], Any]
+_DROP_ATTEMPTS = 3  # sends of one request whose connection drops without an answer
+
+
+def _is_read(method: str) -> bool:
+    """flightctl-client's list_*/get_* operations are HTTP GETs: safe to send again."""
+    return method.startswith(("list_", "get_"))
+
+
+class _Dropped(APIConnectionError):
+    """The connection closed or reset before a whole answer arrived; ``_send`` may send again."""
+
+    def __init__(self, base: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.base = base
+        self.reason = reason
+
+    def after(self, attempts: str) -> APIConnectionError:
+        """The error the caller sees once sending again is over (``attempts`` says how often and why)."""
+        return APIConnectionError(
+            f"Flight Control at {self.base} closed the connection without answering, {attempts} "
+            f"({self.reason}). Retry in a moment; if it keeps happening check the API server and any proxy "
+            "or load balancer between here and it (idle timeouts, restarts)."
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause urllib3 wraps ("Remote end closed connection without response")."""
+    inner = exc.args[-1] if isinstance(exc, urllib3.exceptions.ProtocolError) and exc.args else exc
+    text = str(inner) if isinstance(inner, BaseException) else str(exc)
+    return " ".join((text or type(inner).__name__).split())[:300]
 
 
 class FlightControlAPI:
@@ -190,7 +220,7 @@ class FlightControlAPI:
             operation = getattr(self._api(api_class, organization), method)
             return operation(**args, _headers=headers, _request_timeout=timeout)
 
-        response = await self._with_auth(run, tokens)
+        response = await self._with_auth(run, tokens, idempotent=_is_read(method))
         if response.status == 204:
             return None
         if response.status >= 400:
@@ -203,26 +233,26 @@ class FlightControlAPI:
             "API (the part before /api/v1)."
         )
 
-    async def _with_auth(self, run: _Call, tokens: TokenSource | None) -> _Response:
+    async def _with_auth(self, run: _Call, tokens: TokenSource | None, *, idempotent: bool) -> _Response:
         """Send with the current bearer; after a 401, retry once with a refreshed one."""
         bearer = await tokens.bearer() if tokens is not None else None
-        response = await self._with_retries(run, bearer)
+        response = await self._with_retries(run, bearer, idempotent)
         if response.status == 401 and tokens is not None and bearer is not None:
             fresh = await tokens.refresh_after_rejection(bearer)
             if fresh is not None:
-                response = await self._with_retries(run, fresh)
+                response = await self._with_retries(run, fresh, idempotent)
         if response.status == 401:
             raise _auth_error(response, getattr(tokens, "rejection_advice", None))
         return response
 
-    async def _with_retries(self, run: _Call, bearer: str | None) -> _Response:
+    async def _with_retries(self, run: _Call, bearer: str | None, idempotent: bool) -> _Response:
         """Retry 429/503 with backoff honouring ``Retry-After``, capped in attempts and total wait."""
         headers = {"Flightctl-API-Version": API_VERSION}
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
         waited = 0.0
         for attempt in range(1, self._max_attempts + 1):
-            response = await self._send(run, headers)
+            response = await self._send(run, headers, idempotent)
             if response.status not in (429, 503):
                 return response
             delay = _retry_after(response.headers) or self._backoff * 2 ** (attempt - 1) * (
@@ -236,9 +266,36 @@ class FlightControlAPI:
         response.headers = {**response.headers, "x-mcp-retried": f"{attempt - 1} times over {waited:.1f} s"}
         return response
 
-    async def _send(self, run: _Call, headers: dict[str, str]) -> _Response:
-        """One HTTP exchange in a worker thread; foreign exceptions become APIConnectionError here."""
-        return await anyio.to_thread.run_sync(self._send_blocking, run, headers, limiter=self._limiter())
+    async def _send(self, run: _Call, headers: dict[str, str], idempotent: bool) -> _Response:
+        """One HTTP exchange in a worker thread, sent again when the connection drops without a whole answer.
+
+        A connection the API or a proxy closes without answering (a stale pooled keep-alive connection, a
+        restarted load balancer), or resets mid-answer, is retried up to ``_DROP_ATTEMPTS`` times with a
+        short backoff, within the request timeout, on every page of a list alike. Only idempotent requests
+        are: every request this client sends today is a GET (``_is_read``), so sending it again cannot do
+        anything twice. A request that is not idempotent must never be sent again once it may have reached
+        the API, least of all after a response started arriving; there are none today.
+        """
+        deadline = time.monotonic() + self._settings.request_timeout
+        for attempt in range(1, _DROP_ATTEMPTS + 1):
+            try:
+                return await anyio.to_thread.run_sync(
+                    self._send_blocking, run, headers, limiter=self._limiter()
+                )
+            except _Dropped as exc:
+                delay = self._backoff / 5 * 2 ** (attempt - 1) * (1 + random.random() / 4)
+                if not idempotent:
+                    raise exc.after("and the request is not safe to send again") from exc
+                if attempt == _DROP_ATTEMPTS:
+                    raise exc.after(f"{attempt} times in a row") from exc
+                if time.monotonic() + delay >= deadline:
+                    raise exc.after(
+                        f"{attempt} time{'s' if attempt > 1 else ''}, with no time left to send it again "
+                        f"within the {self._settings.request_timeout:g} s request timeout"
+                    ) from exc
+                _log.info("Flight Control dropped the connection (%s); sending again in %.2f s", exc, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _limiter(self) -> anyio.CapacityLimiter:
         """One limiter per event loop (tests and the CLI may run several loops over one instance)."""
@@ -267,6 +324,9 @@ class FlightControlAPI:
             raise _connection_error(base, str(exc), tls=True) from exc
         except urllib3.exceptions.NewConnectionError as exc:  # a TimeoutError subclass, but not a timeout
             raise _connection_error(base, str(exc), tls=False) from exc
+        except (urllib3.exceptions.ProtocolError, ConnectionResetError, ConnectionAbortedError) as exc:
+            # Closed or reset without a (whole) answer: "Remote end closed connection without response".
+            raise _Dropped(base, _reason(exc)) from exc
         except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
             raise APIConnectionError(
                 f"Flight Control at {base} did not answer within {timeout:g} s "

@@ -292,14 +292,6 @@ async def test_one_503_is_retried_transparently(sim: Sim) -> None:
         assert (await call(client, "count_devices"))["total"] > 0
 
 
-async def test_dropped_connection_is_a_connection_error(sim: Sim) -> None:
-    sim[0].faults.drop(1, path_prefix="/api/v1/repositories")
-    async with client_for(services_for(*sim)) as client:
-        message = await error_of(client, "query_repositories", {})
-    assert "Could not reach Flight Control" in message
-    assert "API_BASE_URL" in message
-
-
 async def test_slow_api_hits_the_request_timeout(sim: Sim) -> None:
     sim[0].faults.set_latency(1500)
     async with client_for(services_for(*sim, request_timeout=0.5)) as client:
