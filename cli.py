@@ -17,7 +17,6 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TextIO
 
 from config import (
@@ -133,16 +132,6 @@ def _quiet_fastmcp() -> None:
         fastmcp.settings.check_for_updates = "off"
 
 
-def _server_module() -> ModuleType:
-    """main.py's module: the running ``__main__`` when started as ``python main.py``, else imported."""
-    running = sys.modules.get("__main__")
-    if running is not None and hasattr(running, "serve") and hasattr(running, "build_server"):
-        return running
-    import main as server_module
-
-    return server_module
-
-
 def _serve(settings: Settings) -> int:
     import logging
 
@@ -162,7 +151,8 @@ def _serve(settings: Settings) -> int:
     if settings.transport in HTTP_TRANSPORTS:
         # fastmcp-notes §0 #2: without this, SIGTERM (podman stop) skips the lifespan teardown.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-    server = _server_module()
+    import main as server  # imported only to serve; main.py imports cli only when it is the program
+
     try:
         asyncio.run(server.serve(settings))
     except KeyboardInterrupt:

@@ -208,6 +208,9 @@ async def serve(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    import cli  # type: ignore[import-not-found,unused-ignore]
+    import sys
+
+    sys.modules.setdefault("main", sys.modules[__name__])  # `python main.py`: one module, not two copies
+    import cli
 
     raise SystemExit(cli.main())
