@@ -48,6 +48,8 @@ DEMO_OWNED = (
     "API_BASE_URL",
     "ORG_ID",
     "CLIENT_CONFIG_PATH",
+    "FLIGHTCTL_CONTEXT",
+    "FLIGHTCTL_CONFIG_DIR",
     "OIDC_TOKEN_URL",
     "OIDC_CLIENT_ID",
     "REFRESH_TOKEN",
@@ -190,7 +192,7 @@ async def _check(flags: Mapping[str, str], environ: Mapping[str, str], out: Text
     except ConfigurationError as exc:
         report.fail("configuration", user_error(exc, "cli").message)
         return EXIT_CONFIG
-    report.ok("configuration", f"loaded (client.yaml: {settings.client_config_path or 'none found'})")
+    report.ok("configuration", f"loaded ({_describe_client_file(settings)})")
     report.info("api", settings.api_base_url or "(not set)")
     report.info("organization", settings.organization or "(default)")
     report.info("tls", settings.tls.source)
@@ -206,6 +208,12 @@ async def _check(flags: Mapping[str, str], environ: Mapping[str, str], out: Text
     await _check_api(settings, report)
     out.write("result: " + ("problems found, see FAIL lines above\n" if report.failed else "all good\n"))
     return 1 if report.failed else 0
+
+
+def _describe_client_file(settings: Settings) -> str:
+    if settings.client_config_path is None:
+        return "no client.yaml found; settings from the environment and flags"
+    return f"client file {settings.client_config_path}, context {settings.client_context}"
 
 
 def _describe_auth(settings: Settings) -> str:

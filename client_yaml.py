@@ -21,7 +21,15 @@ import yaml
 from config_values import home_dir, parse_bool
 from errors import ConfigurationError
 
-__all__ = ["ClientFile", "FileValue", "TokenToUse", "default_client_config_path", "load_client_file"]
+__all__ = [
+    "ClientFile",
+    "FileValue",
+    "TokenToUse",
+    "client_config_file_name",
+    "default_client_config_dir",
+    "default_client_config_path",
+    "load_client_file",
+]
 
 TokenToUse = Literal["access", "id"]
 
@@ -55,10 +63,20 @@ class ClientFile:
     values: tuple[FileValue, ...] = ()
 
 
+def default_client_config_dir(environ: Mapping[str, str]) -> Path:
+    """Where `flightctl` keeps its client files: os.UserConfigDir()/flightctl."""
+    base = environ.get("XDG_CONFIG_HOME") or str(home_dir(environ) / ".config")
+    return Path(base) / "flightctl"
+
+
+def client_config_file_name(context: str | None) -> str:
+    """client.yaml for the default context, client_<context>.yaml for another, as `flightctl --context`."""
+    return "client.yaml" if not context or context == "default" else f"client_{context}.yaml"
+
+
 def default_client_config_path(environ: Mapping[str, str]) -> Path:
     """Where `flightctl login` writes client.yaml: os.UserConfigDir()/flightctl/client.yaml."""
-    base = environ.get("XDG_CONFIG_HOME") or str(home_dir(environ) / ".config")
-    return Path(base) / "flightctl" / "client.yaml"
+    return default_client_config_dir(environ) / client_config_file_name(None)
 
 
 def _mapping(value: object, key: str, path: Path) -> Mapping[str, Any]:
@@ -95,6 +113,12 @@ def _read_client_yaml(path: Path) -> Mapping[str, Any]:
             f"Cannot read client configuration {path} ({exc.strerror}). "
             "Fix its permissions, run `flightctl login`, or set CLIENT_CONFIG_PATH to another file."
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"Client configuration {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+            f"offset {exc.start}); it may be another file or saved in another encoding. Run `flightctl "
+            "login` again to rewrite it, or set CLIENT_CONFIG_PATH to another file."
+        ) from None
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -16,7 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from client_yaml import ClientFile, TokenToUse, default_client_config_path, load_client_file
+from client_yaml import (
+    ClientFile,
+    TokenToUse,
+    client_config_file_name,
+    default_client_config_dir,
+    default_client_config_path,
+    load_client_file,
+)
 from config_values import (
     EXACT_COMMAND_MARK,
     LAYER_ENV,
@@ -32,6 +39,7 @@ from config_values import (
     parse_allowlist,
     parse_api_url,
     parse_bool,
+    parse_context,
     parse_csv,
     parse_existing_file,
     parse_org_uuid,
@@ -139,6 +147,7 @@ class Settings:
     api_base_url: str | None = None
     organization: str | None = None
     client_config_path: Path | None = None
+    client_context: str = "default"
     request_timeout: float = 30.0
     tls: TLSSettings = field(default_factory=TLSSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -185,7 +194,17 @@ ORG_ID = Option(
 CLIENT_CONFIG_PATH = Option(
     "CLIENT_CONFIG_PATH", "--client-config", None, parse_path,
     "client.yaml written by `flightctl login`; only an explicitly named file must exist.",
-    G_API, default_doc="$XDG_CONFIG_HOME/flightctl/client.yaml, else ~/.config/flightctl/client.yaml",
+    G_API, default_doc="client.yaml of FLIGHTCTL_CONTEXT in FLIGHTCTL_CONFIG_DIR",
+)  # fmt: skip
+FLIGHTCTL_CONTEXT = Option(
+    "FLIGHTCTL_CONTEXT", "--context", None, parse_context,
+    "Read client_<NAME>.yaml instead of client.yaml, as `flightctl --context NAME` does.",
+    G_API, default_doc="default (client.yaml)",
+)  # fmt: skip
+FLIGHTCTL_CONFIG_DIR = Option(
+    "FLIGHTCTL_CONFIG_DIR", "--config-dir", None, parse_path,
+    "Directory holding flightctl's client.yaml and client_<context>.yaml files.",
+    G_API, default_doc="$XDG_CONFIG_HOME/flightctl, else ~/.config/flightctl",
 )  # fmt: skip
 REQUEST_TIMEOUT = Option(
     "REQUEST_TIMEOUT", "--request-timeout", "30", float_between(0.1, 600),
@@ -374,7 +393,8 @@ MCP_COMMAND_CONFIRM = _bool_option(
 )
 
 OPTIONS: tuple[Option[Any], ...] = (
-    API_BASE_URL, ORG_ID, CLIENT_CONFIG_PATH, REQUEST_TIMEOUT, MCP_RESPONSE_TOKEN_BUDGET,
+    API_BASE_URL, ORG_ID, CLIENT_CONFIG_PATH, FLIGHTCTL_CONTEXT, FLIGHTCTL_CONFIG_DIR, REQUEST_TIMEOUT,
+    MCP_RESPONSE_TOKEN_BUDGET,
     OIDC_TOKEN_URL, OIDC_CLIENT_ID, REFRESH_TOKEN, ACCESS_TOKEN,
     CA_CERT_PATH, INSECURE_SKIP_VERIFY,
     LOG_LEVEL, MCP_LOG_LEVEL, LOG_FILE, LOG_TO_STDERR,
@@ -403,6 +423,7 @@ def load_settings(flags: Mapping[str, str], environ: Mapping[str, str]) -> Setti
         api_base_url=api_base_url,
         organization=values.get_or_none(ORG_ID),
         client_config_path=client_file.path if client_file else None,
+        client_context=values.get_or_none(FLIGHTCTL_CONTEXT) or "default",
         request_timeout=values.get(REQUEST_TIMEOUT),
         tls=tls,
         auth=_auth_settings(values, client_file, tls, api_base_url, default_state_dir(environ)),
@@ -428,19 +449,49 @@ def _transport(value: str) -> Transport:
 
 
 def _client_file(values: Values, environ: Mapping[str, str]) -> ClientFile | None:
+    """CLIENT_CONFIG_PATH, else the context's file in the config directory, as `flightctl` finds it."""
     explicit = values.get_or_none(CLIENT_CONFIG_PATH)
-    path = explicit or default_client_config_path(environ)
-    if not path.exists():
-        if explicit is not None:
+    context = values.get_or_none(FLIGHTCTL_CONTEXT)
+    directory = values.get_or_none(FLIGHTCTL_CONFIG_DIR)
+    if explicit is not None and (context is not None or directory is not None):
+        raise ConfigurationError(
+            "CLIENT_CONFIG_PATH names a file, and FLIGHTCTL_CONTEXT or FLIGHTCTL_CONFIG_DIR picks another "
+            "way; set only one of them."
+        )
+    if explicit is not None:
+        if not explicit.exists():
             raise ConfigurationError(
-                f"CLIENT_CONFIG_PATH is {str(path)!r} but no file is there. "
+                f"CLIENT_CONFIG_PATH is {str(explicit)!r} but no file is there. "
                 "Run `flightctl login` to create it, fix the path, or unset CLIENT_CONFIG_PATH."
             )
-        return None
+        path = explicit
+    else:
+        folder = directory or default_client_config_dir(environ)
+        path = folder / client_config_file_name(context)
+        if not path.exists():
+            if context is None and directory is None:
+                return None  # nobody asked for a file: settings may come from the environment alone
+            raise ConfigurationError(_missing_context_message(path, context))
     client_file = load_client_file(path)
     for value in client_file.values:
         values.add_file_value(value.env, value.text, value.key, path)
     return client_file
+
+
+def _missing_context_message(path: Path, context: str | None) -> str:
+    name = context or "default"
+    known = sorted(
+        "default" if p.name == "client.yaml" else p.stem.removeprefix("client_")
+        for p in path.parent.glob("client*.yaml")
+        if p.name == "client.yaml" or p.name.startswith("client_")
+    )
+    shown = ", ".join(known) if known else "none"
+    login = "flightctl login <API URL>" + ("" if name == "default" else f" --context {name}")
+    return (
+        f"No client configuration for context {name!r}: {path} does not exist (contexts found in "
+        f"{path.parent}: {shown}). Run `{login}`, or choose an existing context with FLIGHTCTL_CONTEXT "
+        "or --context."
+    )
 
 
 def _auth_settings(

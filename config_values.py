@@ -169,6 +169,16 @@ def parse_path(raw: str) -> Path:
     return Path(raw.strip()).expanduser()
 
 
+def parse_context(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
+        raise ValueError(
+            "valid values are context names as `flightctl login --context NAME` takes them "
+            "(letters, digits, '.', '_', '-'), or default"
+        )
+    return value
+
+
 def parse_existing_file(raw: str) -> Path:
     value = parse_path(raw)
     if not value.is_file():

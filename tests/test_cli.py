@@ -239,3 +239,98 @@ def test_demo_in_pass_through_mode_prints_a_token_callers_can_use(tmp_path: Path
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+# --------------------------------------------------------------------------------------------------
+# Contexts and client files, as `flightctl --context` finds them
+# --------------------------------------------------------------------------------------------------
+
+
+def _login(server: SimulatorServer, path: Path, user: str) -> None:
+    from simulator.__main__ import client_config, write_client_config
+
+    tokens = server.issue_tokens(user=user)
+    write_client_config(
+        path, client_config(server.state, user=user, access_token=None, refresh=tokens, ca_file=None)
+    )
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_context_prod_talks_to_the_server_in_client_prod_yaml(
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    clean_environment: Path,
+    how: str,
+) -> None:
+    config_dir = clean_environment / "flightctl-configs"
+    with SimulatorServer(devices=2, lab_devices=1) as prod:
+        _login(sim, config_dir / "client.yaml", "viewer")
+        _login(prod, config_dir / "client_prod.yaml", "admin")
+        sim.state.clear_requests()
+        if how == "flag":
+            args = ["check", "--context", "prod", "--config-dir", str(config_dir)]
+        else:
+            monkeypatch.setenv("FLIGHTCTL_CONTEXT", "prod")
+            monkeypatch.setenv("FLIGHTCTL_CONFIG_DIR", str(config_dir))
+            args = ["check"]
+        assert cli.main(args) == 0
+        out = capsys.readouterr().out
+        assert f"client file {config_dir / 'client_prod.yaml'}, context prod" in out
+        assert prod.base_url in out
+        assert "2 device(s) visible" in out
+        assert any(r["path"] == "/api/v1/devices" for r in prod.state.requests())
+        assert sim.state.requests() == []
+
+
+def test_default_context_is_client_yaml_under_xdg_config_home(
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    clean_environment: Path,
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(clean_environment / "xdg"))
+    path = clean_environment / "xdg" / "flightctl" / "client.yaml"
+    _login(sim, path, "viewer")
+    assert cli.main(["check", "--context", "default"]) == 0
+    assert f"client file {path}, context default" in capsys.readouterr().out
+
+
+def test_missing_context_names_the_file_it_looked_for(
+    sim: SimulatorServer, capsys: pytest.CaptureFixture[str], clean_environment: Path
+) -> None:
+    config_dir = clean_environment / ".config" / "flightctl"
+    _login(sim, config_dir / "client.yaml", "viewer")
+    _login(sim, config_dir / "client_prod.yaml", "viewer")
+    assert cli.main(["check", "--context", "staging"]) == 2
+    out = capsys.readouterr().out
+    assert str(config_dir / "client_staging.yaml") in out
+    assert "contexts found in" in out
+    assert "default, prod" in out
+    assert "flightctl login <API URL> --context staging" in out
+    assert cli.main(["serve", "--context", "staging"]) == 2
+    assert str(config_dir / "client_staging.yaml") in capsys.readouterr().err
+
+
+def test_context_and_an_explicit_client_file_cannot_both_be_given(
+    capsys: pytest.CaptureFixture[str], clean_environment: Path
+) -> None:
+    path = clean_environment / "client.yaml"
+    path.write_text("{}\n")
+    assert cli.main(["serve", "--client-config", str(path), "--context", "prod"]) == 2
+    assert "set only one of them" in capsys.readouterr().err
+
+
+def test_client_yaml_that_is_not_utf8_is_a_configuration_error(
+    capsys: pytest.CaptureFixture[str], clean_environment: Path
+) -> None:
+    path = clean_environment / ".config" / "flightctl" / "client.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"service:\n  server: https://api.example.com\n# \xff\xfe latin-1 caf\xe9\n")
+    assert cli.main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("flightctl-mcp: configuration error:")
+    assert f"{path} is not UTF-8 text" in err
+    assert "Traceback" not in err
+    assert cli.main(["check"]) == 2
+    assert "is not UTF-8 text" in capsys.readouterr().out
