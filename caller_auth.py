@@ -316,7 +316,7 @@ class _GuardedBackend(BearerAuthBackend):
         self._verifier = verifier
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        if conn.url.path in HEALTH_PATHS:
+        if conn.url.path in HEALTH_PATHS or conn.url.path.startswith("/.well-known/"):
             return None
         source = conn.client.host if conn.client else "unknown"
         reset = _SOURCE.set(source)

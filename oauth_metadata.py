@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.shared.auth import ProtectedResourceMetadata
 from pydantic import AnyHttpUrl
 from starlette.datastructures import Headers
@@ -115,6 +116,10 @@ class ChallengeMiddleware:
         async def challenged(message: Message) -> None:
             nonlocal replaced
             if message["type"] == "http.response.start" and message["status"] == 401:
+                if isinstance(scope.get("user"), AuthenticatedUser):
+                    # The token got in, then Flight Control refused it: keep the app's own advice.
+                    await send(await self._rechallenged(scope, message))
+                    return
                 replaced = True
                 refused = (
                     b'error="invalid_token"'
@@ -126,6 +131,13 @@ class ChallengeMiddleware:
                 await send(message)
 
         await self.app(scope, receive, challenged)
+
+    async def _rechallenged(self, scope: Scope, message: Message) -> Message:
+        if self._identity is None:
+            return message
+        headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"www-authenticate"]
+        challenge = (await self._challenge(scope, True)).headers["www-authenticate"]
+        return {**message, "headers": [*headers, (b"www-authenticate", challenge.encode())]}
 
     async def _challenge(self, scope: Scope, refused: bool) -> Response:
         if self._identity is None:

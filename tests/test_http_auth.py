@@ -125,6 +125,35 @@ def test_shared_secret_mode_challenges_for_the_secret_not_oauth(sim: Simulated) 
     assert metadata.status_code == 404, "the server's own credentials are not behind Flight Control's login"
 
 
+async def test_a_token_revoked_after_it_got_in_is_answered_for_the_caller(
+    served: ServedApp, sim: Simulated
+) -> None:
+    token = sim.token("viewer")
+    async with httpx.AsyncClient(base_url=served.url, timeout=30, headers=bearer(token)) as http:
+        assert (await http.get("/rest/v1/device-counts")).status_code == 200
+        sim.sim.revoke(token)
+        rest = await http.get("/rest/v1/device-counts")
+    async with Client(served.mcp_url, auth=token, timeout=60) as client:
+        tool = await client.call_tool("count_devices", {}, raise_on_error=False)
+    assert rest.status_code == 401
+    assert challenge(rest)["resource_metadata"].endswith("/.well-known/oauth-protected-resource/mcp")
+    assert tool.is_error
+    for advice in (rest.json()["error"], text_of(tool)):
+        assert "log in again" in advice
+        assert "REFRESH_TOKEN" not in advice, "the caller's own token was refused, not the server's"
+
+
+def test_shared_secret_callers_hear_when_the_servers_own_login_is_refused(sim: Simulated) -> None:
+    own = sim.token("admin")
+    environ = sim.environ(MCP_AUTH_MODE="shared-secret", MCP_SHARED_SECRET="s" * 40, ACCESS_TOKEN=own)
+    with serve_in_thread(settings_from(environ)) as app, httpx.Client(base_url=app.url, timeout=30) as http:
+        sim.sim.revoke(own)
+        response = http.get("/rest/v1/device-counts", headers=bearer("s" * 40))
+    assert response.status_code == 401
+    assert "flightctl login" in response.json()["error"], "the operator must renew the server's login"
+    assert "shared secret" not in response.json()["error"]
+
+
 # --- a real client's OAuth login --------------------------------------------------------------------
 
 
