@@ -24,6 +24,7 @@ from config import (
     OPTIONS,
     Settings,
     check_http_exposure,
+    command_exposure_warning,
     load_settings,
 )
 from errors import ConfigurationError, FlightControlError, user_error
@@ -150,6 +151,11 @@ def _serve(settings: Settings) -> int:
         settings.auth.method,
         log_file or "stderr",
     )
+    warning = command_exposure_warning(settings)
+    if warning:
+        log.warning("%s", warning)
+        if log_file is not None and not settings.log_to_stderr:  # else the log line is on stderr already
+            print(f"flightctl-mcp: warning: {warning}", file=sys.stderr)
     if settings.transport in HTTP_TRANSPORTS:
         # fastmcp-notes §0 #2: without this, SIGTERM (podman stop) skips the lifespan teardown.
         signal.signal(signal.SIGTERM, signal.default_int_handler)

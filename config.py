@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from allowlist import AllowEntry, parse_allowlist
 from client_yaml import (
     ClientFile,
     TokenToUse,
@@ -25,7 +26,6 @@ from client_yaml import (
     load_client_file,
 )
 from config_values import (
-    EXACT_COMMAND_MARK,
     LAYER_ENV,
     LAYER_FILE,
     LOG_LEVELS,
@@ -36,7 +36,6 @@ from config_values import (
     float_between,
     home_dir,
     int_between,
-    parse_allowlist,
     parse_api_url,
     parse_bool,
     parse_context,
@@ -54,7 +53,6 @@ from errors import ConfigurationError
 from tls import TLSSettings, api_tls, auth_tls
 
 __all__ = [
-    "EXACT_COMMAND_MARK",
     "HTTP_TRANSPORTS",
     "OPTIONS",
     "AuthSettings",
@@ -65,6 +63,7 @@ __all__ = [
     "Settings",
     "TLSSettings",
     "check_http_exposure",
+    "command_exposure_warning",
     "default_client_config_path",
     "default_log_file",
     "is_loopback_host",
@@ -110,11 +109,12 @@ class CommandSettings:
     """The opt-in ``run_command_on_device`` tool: off unless enabled, then bounded by these limits."""
 
     enabled: bool = False
-    allowed_prefixes: tuple[tuple[str, ...], ...] = ()
+    allowlist: tuple[AllowEntry, ...] = ()
     default_timeout: float = 30.0
     max_timeout: float = 300.0
     output_limit_bytes: int = 65536
     confirm: bool = False
+    confirm_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -369,8 +369,9 @@ MCP_ENABLE_COMMANDS = _bool_option(
 )
 MCP_COMMAND_ALLOWLIST = Option(
     "MCP_COMMAND_ALLOWLIST", "--command-allowlist", None, parse_allowlist,
-    "Allowed command prefixes separated by ';', each split like a shell; an entry ending in a lone $ must "
-    "match exactly: \"journalctl -u flightctl-agent;df -h $\". Unset: any command.", G_CMD,
+    "Allowed commands separated by ';', each split like a shell and matched exactly; a lone * as the last "
+    "word allows any further arguments: \"df -h;journalctl -u flightctl-agent *\". Enabling commands needs "
+    "this or MCP_COMMAND_CONFIRM.", G_CMD,
 )  # fmt: skip
 MCP_COMMAND_TIMEOUT = Option(
     "MCP_COMMAND_TIMEOUT", "--command-timeout", "30", float_between(1, 3600),
@@ -391,6 +392,10 @@ MCP_COMMAND_CONFIRM = _bool_option(
     "Ask the user (MCP elicitation) before each device command runs.",
     G_CMD,
 )
+MCP_COMMAND_CONFIRM_TIMEOUT = Option(
+    "MCP_COMMAND_CONFIRM_TIMEOUT", "--command-confirm-timeout", "30", float_between(1, 600),
+    "Seconds the user has to answer a confirmation; no answer in time counts as refused.", G_CMD,
+)  # fmt: skip
 
 OPTIONS: tuple[Option[Any], ...] = (
     API_BASE_URL, ORG_ID, CLIENT_CONFIG_PATH, FLIGHTCTL_CONTEXT, FLIGHTCTL_CONFIG_DIR, REQUEST_TIMEOUT,
@@ -404,7 +409,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     MCP_TOKEN_CHECK_PAUSE, MCP_HEADER_TIMEOUT, MCP_IDLE_TIMEOUT, MCP_MAX_CONNECTIONS,
     MCP_MAX_SESSIONS_PER_CALLER, MCP_SESSION_IDLE_TIMEOUT,
     MCP_ENABLE_COMMANDS, MCP_COMMAND_ALLOWLIST, MCP_COMMAND_TIMEOUT, MCP_COMMAND_MAX_TIMEOUT,
-    MCP_COMMAND_OUTPUT_LIMIT, MCP_COMMAND_CONFIRM,
+    MCP_COMMAND_OUTPUT_LIMIT, MCP_COMMAND_CONFIRM, MCP_COMMAND_CONFIRM_TIMEOUT,
 )  # fmt: skip
 
 # --------------------------------------------------------------------------------------------------
@@ -551,14 +556,23 @@ def _command_settings(values: Values) -> CommandSettings:
             f"MCP_COMMAND_TIMEOUT ({default_timeout:g}) is larger than MCP_COMMAND_MAX_TIMEOUT "
             f"({max_timeout:g}); lower the first or raise the second."
         )
-    return CommandSettings(
+    settings = CommandSettings(
         enabled=values.get(MCP_ENABLE_COMMANDS),
-        allowed_prefixes=values.get_or_none(MCP_COMMAND_ALLOWLIST) or (),
+        allowlist=values.get_or_none(MCP_COMMAND_ALLOWLIST) or (),
         default_timeout=default_timeout,
         max_timeout=max_timeout,
         output_limit_bytes=values.get(MCP_COMMAND_OUTPUT_LIMIT),
         confirm=values.get(MCP_COMMAND_CONFIRM),
+        confirm_timeout=values.get(MCP_COMMAND_CONFIRM_TIMEOUT),
     )
+    if settings.enabled and not settings.allowlist and not settings.confirm:
+        raise ConfigurationError(
+            "MCP_ENABLE_COMMANDS=true would let the assistant run any command on any device without "
+            "asking anyone. Also set MCP_COMMAND_ALLOWLIST to the commands it may run (for example "
+            "MCP_COMMAND_ALLOWLIST='df -h;journalctl -u flightctl-agent *'), or MCP_COMMAND_CONFIRM=true so "
+            "the user approves each command, or both."
+        )
+    return settings
 
 
 def _http_settings(values: Values) -> HTTPSettings:
@@ -619,6 +633,20 @@ def is_loopback_host(host: str) -> bool:
 
 #: Shortest shared secret accepted on a non-loopback bind (32 characters: `openssl rand -hex 16` or more).
 MIN_SHARED_SECRET = 32
+
+
+def command_exposure_warning(settings: Settings) -> str | None:
+    """The start-up warning when device commands are open to any local process (server mode, loopback)."""
+    if not settings.commands.enabled or settings.transport not in HTTP_TRANSPORTS:
+        return None
+    if settings.http.auth_mode != "server" or settings.http.shared_secret:
+        return None
+    return (
+        f"run_command_on_device is enabled on {settings.transport} at {settings.host}:{settings.port} with "
+        "MCP_AUTH_MODE=server and no MCP_SHARED_SECRET: any process on this machine can connect and run "
+        "commands on devices with the server's credentials. Set MCP_SHARED_SECRET (callers send it as "
+        "their bearer token), or use MCP_AUTH_MODE=passthrough, or the stdio transport."
+    )
 
 
 def check_http_exposure(settings: Settings) -> None:

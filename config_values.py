@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import re
-import shlex
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from typing import Any, Generic, TypeVar
 from errors import ConfigurationError
 
 __all__ = [
-    "EXACT_COMMAND_MARK",
     "LAYER_DEFAULT",
     "LAYER_ENV",
     "LAYER_FILE",
@@ -33,7 +31,6 @@ __all__ = [
     "float_between",
     "home_dir",
     "int_between",
-    "parse_allowlist",
     "parse_api_url",
     "parse_bool",
     "parse_csv",
@@ -205,32 +202,6 @@ def parse_url_path(raw: str) -> str:
     if not value.startswith("/") or any(c.isspace() for c in value):
         raise ValueError("valid values are URL paths starting with '/', such as /mcp")
     return value
-
-
-#: Last word of an allow-list entry that makes it an exact command rather than a prefix.
-EXACT_COMMAND_MARK = "$"
-
-
-def parse_allowlist(raw: str) -> tuple[tuple[str, ...], ...]:
-    """'journalctl -u flightctl-agent;df -h $' -> (('journalctl', '-u', 'flightctl-agent'),
-    ('df', '-h', '$')).
-
-    A list that is set but names no command is an error, never "allow everything".
-    """
-    prefixes: list[tuple[str, ...]] = []
-    for part in raw.split(";"):
-        if not part.strip():
-            continue
-        try:
-            words = tuple(shlex.split(part))
-        except ValueError as exc:
-            raise ValueError(f"each ';'-separated prefix must be shell-quoted correctly ({exc})") from None
-        if words in ((), (EXACT_COMMAND_MARK,)):
-            raise ValueError(f"the entry {part.strip()!r} names no command")
-        prefixes.append(words)
-    if not prefixes:
-        raise ValueError("it names no command; leave it unset to allow any command, or list the allowed ones")
-    return tuple(prefixes)
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -1,9 +1,12 @@
-"""Every read the server offers, as data: ``OPERATIONS``.
+"""Every operation the server offers, as data: ``OPERATIONS``.
 
 One ``query_<kind>`` per row of ``resource_queries.KINDS`` plus the device extras (counts, labels,
-rendered configuration). Each operation has a pydantic params model (bounds and descriptions live in
-the schema), an async handler ``(services, tokens, params) -> dict``, a title and all four annotation
-hints. main.py turns each into an MCP tool and rest_api.py into a GET route, so the answers are the same.
+rendered configuration) and the one operation that changes things, ``run_command_on_device``, which is
+opt-in: ``offered(settings)`` is the one place that decides which operations a server exposes. Each
+operation has a pydantic params model (bounds and descriptions live in the schema), an async handler
+``(services, tokens, params) -> dict``, a title and all four annotation hints. main.py turns each into an
+MCP tool (or calls the operation's own ``tool`` factory) and rest_api.py turns the read-only ones into
+GET routes, so the answers are the same.
 """
 
 from __future__ import annotations
@@ -14,17 +17,22 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+import command_tool
 from answers import InvalidRequest, ListQuery, dumps, fits, link, list_answer, project, single_answer
 from auth import TokenSource
 from errors import APIError
 from resource_queries import KINDS, KINDS_BY_NAME, MAX_PAGE_SIZE, ResourceKind
 
 if TYPE_CHECKING:
+    from fastmcp.tools import Tool
+
+    from config import Settings
     from services import Services
 
-__all__ = ["OPERATIONS", "OPERATIONS_BY_NAME", "Handler", "Operation"]
+__all__ = ["OPERATIONS", "OPERATIONS_BY_NAME", "Handler", "Operation", "offered", "tool_schema"]
 
 Handler = Callable[["Services", TokenSource | None, Any], Awaitable[dict[str, Any]]]
+ToolFactory = Callable[["Operation", "Services"], "Tool"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$"
 PATH_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_/-]+)*$"
@@ -49,6 +57,8 @@ class Operation:
     destructive: bool = False
     idempotent: bool = True
     open_world: bool = True
+    tool: ToolFactory | None = None  # its own MCP adapter, for an operation that needs the MCP context
+    offered_when: Callable[[Settings], bool] | None = None  # opt-in: offered only when this is true
 
     @property
     def annotations(self) -> dict[str, Any]:
@@ -367,6 +377,46 @@ OPERATIONS: tuple[Operation, ...] = (
         handler=_rendered_config,
         kind=_DEVICES,
     ),
+    Operation(
+        name=command_tool.TOOL_NAME,
+        title=command_tool.ANNOTATIONS.title or "",
+        description=command_tool.SUMMARY,
+        params=command_tool.CommandParams,
+        handler=command_tool.refuse_outside_mcp,
+        kind=_DEVICES,
+        read_only=False,
+        destructive=True,
+        idempotent=False,
+        tool=command_tool.CommandTool.create,
+        offered_when=command_tool.enabled,
+    ),
 )
 
 OPERATIONS_BY_NAME: Mapping[str, Operation] = {op.name: op for op in OPERATIONS}
+
+
+def _lean(schema: Any) -> Any:
+    """Drop pydantic's titles and collapse Optional[X] to X so tools/list stays small."""
+    if isinstance(schema, list):
+        return [_lean(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _lean(v) for k, v in schema.items() if k != "title" or not isinstance(v, str)}
+    variants = out.get("anyOf")
+    if isinstance(variants, list) and {"type": "null"} in variants and out.get("default", ...) is None:
+        rest = [v for v in variants if v != {"type": "null"}]
+        if len(rest) == 1:
+            del out["anyOf"], out["default"]
+            out = {**rest[0], **out}
+    return out
+
+
+def tool_schema(operation: Operation) -> dict[str, Any]:
+    """The input schema the assistant sees for one operation."""
+    schema: dict[str, Any] = _lean(operation.params.model_json_schema())
+    return schema
+
+
+def offered(settings: Settings) -> tuple[Operation, ...]:
+    """The operations this server exposes (as tools; REST serves the read-only ones): decided here only."""
+    return tuple(op for op in OPERATIONS if op.offered_when is None or op.offered_when(settings))

@@ -110,12 +110,12 @@ def _endpoints_of(op: Operation) -> list[RestEndpoint]:
 
 
 def endpoints(operations: tuple[Operation, ...] | None = None) -> tuple[RestEndpoint, ...]:
-    """Every REST endpoint, in the order of ``operations.OPERATIONS``."""
+    """Every REST endpoint, in the order of ``operations.OPERATIONS``: read-only operations only."""
     if operations is None:
         from operations import OPERATIONS
 
         operations = OPERATIONS
-    return tuple(endpoint for op in operations for endpoint in _endpoints_of(op))
+    return tuple(endpoint for op in operations if op.read_only for endpoint in _endpoints_of(op))
 
 
 # --- requests -------------------------------------------------------------------------------------

@@ -65,8 +65,21 @@ def test_flags_reach_the_settings_keyed_by_variable() -> None:
         ([], {"MCP_PORT": "99999"}, "MCP_PORT from environment variable MCP_PORT: '99999'"),
         (["--transport", "streamable-http", "--host", "0.0.0.0"], {}, "MCP_SHARED_SECRET"),
         (["check", "--org-id", "acme"], {}, "ORG_ID from flag --org-id: 'acme'"),
+        (["--enable-commands"], {}, "Also set MCP_COMMAND_ALLOWLIST to the commands it may run"),
+        (
+            [],
+            {"MCP_ENABLE_COMMANDS": "true"},
+            "or MCP_COMMAND_CONFIRM=true so the user approves each command",
+        ),
     ],
-    ids=["bad-transport-flag", "bad-port-env", "exposed-without-auth", "check-bad-org"],
+    ids=[
+        "bad-transport-flag",
+        "bad-port-env",
+        "exposed-without-auth",
+        "check-bad-org",
+        "commands-without-allowlist-flag",
+        "commands-without-allowlist-env",
+    ],
 )
 def test_configuration_errors_exit_2_with_one_message(
     capfd: pytest.CaptureFixture[str],

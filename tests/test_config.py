@@ -14,12 +14,14 @@ import pytest
 import trustme
 import yaml
 
+from allowlist import AllowEntry
 from config import (
     OPTIONS,
     Secret,
     Settings,
     TLSSettings,
     check_http_exposure,
+    command_exposure_warning,
     load_settings,
 )
 from config_doc import render_configuration_doc
@@ -241,28 +243,51 @@ def test_the_process_environment_is_not_read(env: dict[str, str], monkeypatch: p
 def test_lists_and_allowlist_are_split(env: dict[str, str]) -> None:
     env |= {
         "MCP_ALLOWED_HOSTS": "mcp.example.com, 10.0.0.5:8000,",
-        "MCP_COMMAND_ALLOWLIST": "journalctl -u flightctl-agent; df -h ;echo 'two words'",
+        "MCP_COMMAND_ALLOWLIST": "journalctl -u flightctl-agent *; df -h ;echo 'two words';uptime $",
         "MCP_ENABLE_COMMANDS": "yes",
         "MCP_SHARED_SECRET": "s3cret-value",
     }
     settings = load_settings({}, env)
     assert settings.http.allowed_hosts == ("mcp.example.com", "10.0.0.5:8000")
-    assert settings.commands.allowed_prefixes == (
-        ("journalctl", "-u", "flightctl-agent"),
-        ("df", "-h"),
-        ("echo", "two words"),
+    assert settings.commands.allowlist == (
+        AllowEntry(("journalctl", "-u", "flightctl-agent"), prefix=True),
+        AllowEntry(("df", "-h")),
+        AllowEntry(("echo", "two words")),
+        AllowEntry(("uptime",)),  # a trailing $ (the older exact mark) changes nothing
     )
     assert settings.commands.enabled is True
     assert settings.http.auth_mode == "shared-secret"
 
 
-@pytest.mark.parametrize("allowlist", [" ; ", ";", "$", "df -h;$"])
+@pytest.mark.parametrize("allowlist", [" ; ", ";", "$", "df -h;$", "*", "df -h;*", "ls *.log", "ls * -l"])
 def test_an_allowlist_that_names_no_command_is_refused_not_read_as_allow_all(
     env: dict[str, str], allowlist: str
 ) -> None:
     env |= {"MCP_COMMAND_ALLOWLIST": allowlist, "MCP_ENABLE_COMMANDS": "true"}
     with pytest.raises(ConfigurationError, match="MCP_COMMAND_ALLOWLIST"):
         load_settings({}, env)
+
+
+@pytest.mark.parametrize("extra", [{}, {"MCP_COMMAND_CONFIRM": "false"}])
+def test_commands_without_an_allowlist_or_confirmation_refuse_to_start(
+    env: dict[str, str], extra: dict[str, str]
+) -> None:
+    env |= {"MCP_ENABLE_COMMANDS": "true", **extra}
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({}, env)
+    message = str(caught.value)
+    assert "MCP_COMMAND_ALLOWLIST" in message
+    assert "MCP_COMMAND_CONFIRM=true" in message
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"MCP_COMMAND_CONFIRM": "true"}, {"MCP_COMMAND_ALLOWLIST": "df -h"}],
+    ids=["confirm", "allowlist"],
+)
+def test_commands_start_with_an_allowlist_or_confirmation(env: dict[str, str], extra: dict[str, str]) -> None:
+    env |= {"MCP_ENABLE_COMMANDS": "true", **extra}
+    assert load_settings({}, env).commands.enabled
 
 
 def test_secrets_never_show_in_repr(env: dict[str, str], home: Path) -> None:
@@ -561,3 +586,25 @@ def test_settings_defaults_match_the_options_table(env: dict[str, str]) -> None:
         assert getattr(loaded, name) == getattr(bare, name), name
     assert loaded.commands == bare.commands
     assert loaded.http == bare.http
+
+
+@pytest.mark.parametrize(
+    ("extra", "warned"),
+    [
+        ({"MCP_TRANSPORT": "streamable-http"}, True),
+        ({"MCP_TRANSPORT": "sse", "MCP_HOST": "localhost"}, True),
+        ({"MCP_TRANSPORT": "streamable-http", "MCP_SHARED_SECRET": "x" * 40}, False),
+        ({"MCP_TRANSPORT": "streamable-http", "MCP_AUTH_MODE": "passthrough"}, False),
+        ({"MCP_TRANSPORT": "stdio"}, False),
+        ({"MCP_TRANSPORT": "streamable-http", "MCP_ENABLE_COMMANDS": "false"}, False),
+    ],
+)
+def test_commands_in_server_mode_on_loopback_warn_that_any_local_process_can_run_them(
+    env: dict[str, str], extra: dict[str, str], warned: bool
+) -> None:
+    env |= {"MCP_ENABLE_COMMANDS": "true", "MCP_COMMAND_ALLOWLIST": "df -h", **extra}
+    warning = command_exposure_warning(load_settings({}, env))
+    assert (warning is not None) == warned
+    if warning:
+        assert "any process on this machine can connect and run commands" in warning
+        assert "MCP_SHARED_SECRET" in warning

@@ -44,7 +44,7 @@ def _snapshot_view(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
 #: Each configuration whose tools/list is snapshotted: file name and the settings that produce it.
 SNAPSHOTS = {
     "tool_list.json": Settings(),
-    "tool_list-commands-enabled.json": Settings(commands=CommandSettings(enabled=True)),
+    "tool_list-commands-enabled.json": Settings(commands=CommandSettings(enabled=True, confirm=True)),
 }
 
 
@@ -66,7 +66,8 @@ def test_tool_list_matches_the_checked_in_snapshot(snapshot_name: str) -> None:
 
 
 def test_every_operation_is_a_tool_and_nothing_else_by_default(tools: list[dict[str, Any]]) -> None:
-    assert [t["name"] for t in tools] == [op.name for op in OPERATIONS]
+    assert [t["name"] for t in tools] == [op.name for op in OPERATIONS if op.offered_when is None]
+    assert "run_command_on_device" not in {t["name"] for t in tools}
     assert {f"query_{k.name}" for k in KINDS} <= {t["name"] for t in tools}
 
 
@@ -126,7 +127,7 @@ async def test_command_tool_appears_only_when_enabled(tools: list[dict[str, Any]
     if importlib.util.find_spec("command_tool") is None:
         pytest.skip("command_tool.py has not landed yet")
     enabled = await _tools(
-        Settings(api_base_url="https://127.0.0.1:9", commands=CommandSettings(enabled=True))
+        Settings(api_base_url="https://127.0.0.1:9", commands=CommandSettings(enabled=True, confirm=True))
     )
     command = next(t for t in enabled if t["name"] == "run_command_on_device")
     assert command["annotations"]["readOnlyHint"] is False

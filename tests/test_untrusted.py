@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
+from allowlist import parse_allowlist
 from auth import StaticTokenSource
 from command_tool import TOOL_NAME
 from config import CommandSettings, Secret, Settings, TLSSettings
@@ -49,7 +50,7 @@ def sim(simulator_tls_files: TLSFiles) -> Iterator[SimulatorServer]:
 
 def _services(sim: SimulatorServer, ca_file: Path, **commands: Any) -> Services:
     commands.setdefault("confirm", False)
-    commands.setdefault("allowed_prefixes", (("hostname",), ("uname", "-n"), ("true",)))
+    commands.setdefault("allowlist", parse_allowlist("hostname;uname -n;true"))
     settings = Settings(
         api_base_url=sim.base_url,
         organization=DEFAULT_ORG,
