@@ -154,7 +154,7 @@ def _start(
 
 @contextlib.contextmanager
 def simulator(
-    devices: int, latency_ms: float, seed: int = 1, *, full_devices: bool = False
+    devices: int, latency_ms: float, seed: int = 1, *, full_devices: bool = False, extra: Sequence[str] = ()
 ) -> Iterator[Process]:
     """``python -m simulator`` on 127.0.0.1:0 over HTTP with a static admin token (``TOKEN``) and a
     refresh token (``REFRESH_TOKEN``) whose access tokens last the whole run."""
@@ -165,6 +165,7 @@ def simulator(
     ]  # fmt: skip
     if full_devices:
         command.append("--full-devices")
+    command.extend(extra)
     process = _start(command, None, "the simulator", 120)
     try:
         yield process

@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
         'invalid_grant, as Keycloak does with "Revoke Refresh Token" on)',
     )
     add(
+        "--auth-rate-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="turn on Flight Control's /api/v1/auth/validate limit: N per client address per hour "
+        "(its default when rate limiting is on is 20); default: off",
+    )
+    add(
         "--console-wait-seconds",
         type=float,
         default=60.0,
@@ -214,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             latency_ms=args.latency_ms,
             full_devices=args.full_devices,
             login_user=args.login_as,
+            auth_rate_limit=(args.auth_rate_limit, 3600.0) if args.auth_rate_limit else None,
         )
     except (LoadError, OSError) as exc:
         print(f"simulator: {exc}", file=sys.stderr)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ["concurrency", "scale", "overhead", "startup", "size"]
+SCRIPTS = ["concurrency", "scale", "overhead", "startup", "size", "attacks"]
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
