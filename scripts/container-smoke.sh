@@ -66,11 +66,14 @@ podman healthcheck run "$cid" >/dev/null 2>&1 ||
     sed 's/^CMD //')" >/dev/null || fail "the HEALTHCHECK command fails inside the container"
 ok "HEALTHCHECK command passes"
 
-podman logs "$cid" 2>&1 | grep -q "Serving streamable-http" || fail "no log lines on stderr"
+# Logs are read whole first: `grep -q` stops reading early, and under pipefail podman's SIGPIPE would fail.
+logs=$(podman logs "$cid" 2>&1)
+grep -q "Serving streamable-http" <<<"$logs" || fail "no log lines on stderr"
 ok "logs reach stderr (podman logs)"
 
 podman stop -t 10 "$cid" >/dev/null 2>&1
-podman logs "$cid" 2>&1 | grep -qi "shut down cleanly" || fail "SIGTERM did not shut the server down cleanly"
+logs=$(podman logs "$cid" 2>&1)
+grep -qi "shut down cleanly" <<<"$logs" || fail "SIGTERM did not shut the server down cleanly"
 ok "SIGTERM shuts the server down cleanly"
 ctr_stop "$cid"
 started=()
@@ -106,8 +109,52 @@ async def main() -> None:
 asyncio.run(main())
 PY
   ok "the demo in the image answers count_devices over streamable-http"
+
+  # The README's podman stdio configuration as a client starts it: the `flightctl login` client.yaml (mode
+  # 0600) handed over as a podman secret, read by uid 1001 in the container, answering over stdin/stdout.
+  # Only the secret's name, the image and --network=host (to reach a simulator on this host's loopback)
+  # differ from the README's lines.
+  work=$(mktemp -d)
+  mkdir -p "$work/home/.config/flightctl"
+  "$venv_python" -m simulator --devices 5 --write-client-config "$work/home/.config/flightctl/client.yaml" \
+    >"$work/url" 2>"$work/simulator.log" &
+  sim_pid=$!
+  cleanup() {
+    ((${#started[@]} == 0)) || ctr_stop "${started[@]}" || true
+    kill "$sim_pid" 2>/dev/null || true
+    podman secret rm flightctl-client-yaml-smoke >/dev/null 2>&1 || true
+    rm -rf "$work"
+  }
+  for _ in $(seq 100); do [[ -s $work/url ]] && break; sleep 0.3; done
+  [[ -s $work/url ]] || fail "the simulator did not start: $(cat "$work/simulator.log")"
+  secret_lines=$(sed -n '/<!-- readme-config: podman-secret -->/,/^```$/p' "$here/README.md" | sed -n '/^podman /p')
+  [[ -n $secret_lines ]] || fail "README.md has no podman-secret block"
+  HOME=$work/home bash -c "${secret_lines//flightctl-client-yaml/flightctl-client-yaml-smoke}" ||
+    fail "the README's podman secret lines failed"
+  "$venv_python" - "$here/README.md" "$CTR_IMAGE" <<'PY' || fail "count_devices through podman over stdio failed"
+import asyncio, json, re, sys
+from fastmcp import Client
+from fastmcp.client.transports import StdioTransport
+
+readme, image = sys.argv[1:]
+block = re.search(r"<!-- readme-config: podman-mounted-config -->\s*```json\n(.*?)```", open(readme).read(), re.S)
+server = json.loads(block.group(1))["mcpServers"]["flightctl"]
+args = [a.replace("flightctl-client-yaml,", "flightctl-client-yaml-smoke,") for a in server["args"]]
+args = [image if a == "quay.io/flightctl/flightctl-mcp:latest" else a for a in args]
+args.insert(1, "--network=host")
+
+async def main() -> None:
+    transport = StdioTransport(server["command"], args, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    async with Client(transport, timeout=120) as client:
+        result = await client.call_tool("count_devices", {})
+    total = json.loads(result.content[0].text)["total"]
+    assert total == 5, total
+
+asyncio.run(main())
+PY
+  ok "the README's podman stdio configuration (client.yaml as a secret) answers count_devices"
 else
-  echo "skip: no $venv_python (run make test once) for the tool-call check"
+  echo "skip: no $venv_python (run make test once) for the tool-call checks"
 fi
 
 size=$(podman image inspect --format '{{.Size}}' "$CTR_IMAGE")
