@@ -400,7 +400,7 @@ class PassThroughVerifier(_Verifier):
         *,
         checks_per_hour: int = 12,
         throttle_cap: float = 60.0,
-        opaque_ttl: float = 600.0,
+        opaque_ttl: float = 3600.0,
         refused_ttl: float = 60.0,
         max_entries: int = 8192,
         clock: Callable[[], float] = time.monotonic,

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import resource
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -235,6 +234,10 @@ def build_http_app(settings: Settings, mcp: FastMCP[Any], services: Services) ->
 
 def _connection_cap(configured: int) -> int:
     """The configured cap, lowered to fit the process's open-file limit (probes need a descriptor too)."""
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return configured
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft - _SPARE_FILES >= configured:
         return configured

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import resource
 import signal
 import socket
 import ssl
@@ -155,11 +156,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def main_process(environ: Mapping[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``python main.py`` with this environment on a free port; yields the process and its base URL
-    once /healthz answers."""
+def main_process(
+    environ: Mapping[str, str], *, open_files: int | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``python main.py`` with this environment on a free port (and at most ``open_files`` open files);
+    yields the process and its base URL once /healthz answers."""
     port = free_port()
     env = {**environ, "MCP_PORT": str(port)}
+
+    def limit_files() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "main.py")],
         cwd=ROOT,
@@ -167,6 +175,7 @@ def main_process(environ: Mapping[str, str]) -> Iterator[tuple[subprocess.Popen[
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=limit_files if open_files is not None else None,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -20,6 +20,7 @@ from tests.http_harness import (
     ServedApp,
     Simulated,
     bearer,
+    main_process,
     serve_in_thread,
     settings_from,
     simulated,
@@ -94,6 +95,23 @@ async def test_slow_and_silent_connections_are_closed_and_others_served(sim: Sim
     assert closed_silent == 50
     assert closed_trickling == 50, "sending a byte now and then does not extend the header deadline"
     assert after.status_code == 200
+
+
+def test_a_low_open_file_limit_does_not_let_half_open_sockets_stop_health_probes(sim: Simulated) -> None:
+    """The case that restarted pods: 150 silent connections against 128 open files, default settings."""
+    environ = sim.environ(ACCESS_TOKEN=sim.token("admin"))
+    with main_process(environ, open_files=128) as (_, url):
+        host, port = httpx.URL(url).host, httpx.URL(url).port
+        assert port is not None
+        silent = [socket.create_connection((host, port), timeout=30) for _ in range(150)]
+        try:
+            health = httpx.get(url + "/healthz", timeout=30)
+            ready = httpx.get(url + "/readyz", timeout=30)
+        finally:
+            for sock in silent:
+                sock.close()
+    assert health.status_code == 200
+    assert ready.status_code == 200
 
 
 def test_at_the_connection_cap_only_health_probes_are_answered(sim: Simulated) -> None:
