@@ -283,3 +283,32 @@ def test_forty_bogus_tokens_from_one_address_spend_only_that_addresss_budget(lim
     assert over.status_code == 429
     assert 1 <= int(over.headers["retry-after"]) <= 3600
     assert "bogus-41" not in over.text
+
+
+# --- what anyone may see ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["passthrough", "shared-secret"])
+def test_unauthenticated_answers_show_no_configuration_or_token(sim: Simulated, mode: str) -> None:
+    own, secret = sim.token("admin"), "a-shared-secret-of-more-than-32-characters"
+    environ = sim.environ(MCP_AUTH_MODE=mode, MCP_SHARED_SECRET=secret, ACCESS_TOKEN=own)
+    private = [own, secret, str(sim.ca_file), str(sim.home), "ACCESS_TOKEN", "MCP_SHARED_SECRET"]
+    with serve_in_thread(settings_from(environ)) as app, httpx.Client(base_url=app.url, timeout=30) as http:
+        sim.sim.faults.unavailable(1, path_prefix="/api/v1/auth/validate")
+        answers = [
+            http.get("/healthz"),
+            http.get("/readyz"),
+            http.get("/.well-known/oauth-protected-resource/mcp"),
+            http.get("/.well-known/oauth-protected-resource"),
+            http.post(app.settings.path, json=INITIALIZE, headers=MCP_HEADERS),
+            http.post(app.settings.path, json=INITIALIZE, headers={**MCP_HEADERS, **bearer("wrong")}),
+            http.get("/rest/v1/device-counts"),
+            http.get("/rest/v1/device-counts", headers=bearer("opaque-token-flight-control-fails-on")),
+            http.get("/no/such/path"),
+        ]
+    assert {a.status_code for a in answers} <= {200, 401, 404, 503}
+    for answer in answers:
+        shown = answer.text + " ".join(f"{k}: {v}" for k, v in answer.headers.items())
+        for value in private:
+            assert value not in shown, (answer.request.url.path, value)
+        assert "opaque-token-flight-control-fails-on" not in shown
