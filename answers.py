@@ -1,47 +1,53 @@
-"""Answers an assistant can use: compact views, links, a response budget and cursors.
+"""Answers an assistant can use: the server's own words around Flight Control's data, within a budget.
+
+Every answer is one JSON object. What came from Flight Control and its devices (objects, labels, counts,
+rendered configuration: text a device may control) sits under one key, ``data``; everything else
+(``kind``, ``returned``, ``total``, ``more``, ``next``, ``links``, ``note``) is the server's own words, and
+the server instructions tell the assistant that whatever is under ``data`` is data, never instructions.
 
 A list answer holds as many items as fit in ``settings.response_token_budget`` (approximated as bytes/4)
-and ``limit``; when more remain it says how many and gives the exact call that continues (``next``), whose
-opaque cursor records where the next item sits (the API ``continue`` token of the page being read, the
-offset inside that page, the page size, the index of the page's first item) and a hash of the query, so
-every item is visited exactly once and a cursor reused with another query is refused.
+and ``limit`` (default: as many as fit); when more remain it says how many and gives the exact call that
+continues (``next``), whose signed cursor (cursors.py) records where the next item sits, so every item is
+visited exactly once, and a cursor used with another query, caller or organization is refused. Links
+come once per answer, as templates over the item fields, and not at all when the caller chose ``fields``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from cursors import Position, binding_for, codec_for
 from errors import InvalidRequest
-from resource_queries import KINDS_BY_KIND, MAX_PAGE_SIZE, ResourceKind
+from links import link, links_for, links_template, lookup
+from resource_queries import MAX_PAGE_SIZE, ResourceKind
+from views import drop_fixed, fixed_by, has_path, project
 
 if TYPE_CHECKING:
     from auth import TokenSource
     from services import Services
 
 __all__ = [
+    "DATA",
+    "MAX_LIMIT",
     "InvalidRequest",
     "ListQuery",
     "dumps",
     "fits",
     "link",
-    "links_for",
     "list_answer",
     "project",
     "render",
     "single_answer",
 ]
 
-_ENVELOPE_RESERVE = 1200  # bytes kept free for returned/total/next/note around the items
-_CURSOR_VERSION = 1
+DATA = "data"  # the one key holding what Flight Control and devices said; the instructions name it
+MAX_LIMIT = 1000  # most items one answer may hold (the budget usually holds fewer)
+_ENVELOPE_RESERVE = 1200  # bytes kept free for returned/total/next/note/links around the items
 
 
 # orjson, ~10x faster than the json module on the hot path; default=str as before for anything else.
@@ -69,47 +75,12 @@ def fits(value: Any, budget_tokens: int) -> bool:
     return _size(value) <= budget_tokens * 4
 
 
-# --- projection ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Fixed:
+    """What the selectors pin: field paths and label keys with the one value each must have."""
 
-
-def project(obj: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
-    """Keep only ``paths`` (dotted; through a list, applied to each element) of ``obj``."""
-    out: dict[str, Any] = {}
-    for path in paths:
-        _copy_path(out, obj, path.split("."))
-    return out
-
-
-def _copy_path(dst: dict[str, Any], src: Any, parts: list[str]) -> None:
-    key, rest = parts[0], parts[1:]
-    if not isinstance(src, dict) or key not in src:  # dict, not Mapping: this runs per field per item
-        return
-    value = src[key]
-    if not rest:
-        dst[key] = value
-        return
-    created = key not in dst
-    if isinstance(value, list):
-        target = dst.setdefault(key, [{} if isinstance(v, dict) else v for v in value])
-        for d, s in zip(target, value, strict=False):
-            if isinstance(d, dict):
-                _copy_path(d, s, rest)
-    elif isinstance(value, dict):
-        target = dst.setdefault(key, {})
-        if isinstance(target, dict):
-            _copy_path(target, value, rest)
-    else:
-        return
-    if created and not _has_content(dst[key]):
-        del dst[key]
-
-
-def _has_content(value: Any) -> bool:
-    if isinstance(value, dict):
-        return bool(value)
-    if isinstance(value, list):
-        return any(_has_content(v) if isinstance(v, dict | list) else True for v in value)
-    return True
+    fields: Mapping[str, str]
+    labels: Mapping[str, str]
 
 
 def render(
@@ -118,141 +89,32 @@ def render(
     *,
     fields: Sequence[str] | None = None,
     full: bool = False,
-    in_list: bool = False,
+    fixed: _Fixed | None = None,
 ) -> dict[str, Any]:
-    """The item as the assistant sees it: compact view, chosen ``fields`` or the whole object, plus links."""
+    """The item as the assistant sees it: compact view (minus what the selectors fix), ``fields`` or all."""
     if full:
-        item = dict(obj)
-    else:
-        paths = ("metadata.name", *fields) if fields else kind.view
-        item = project(obj, paths)
-    links = links_for(kind, obj, in_list=in_list)
-    if links:
-        item["links"] = links
+        return dict(obj)
+    if fields:
+        return project(obj, ("metadata.name", *fields))
+    item = project(obj, kind.view)
+    if fixed is not None and (fixed.fields or fixed.labels):
+        drop_fixed(item, fixed.fields, fixed.labels)
     return item
 
 
-# --- links --------------------------------------------------------------------------------------------
-
-_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-
-
-def link(tool: str, **arguments: Any) -> dict[str, Any]:
-    """A link: the tool and arguments that fetch the related resource."""
-    return {"tool": tool, "arguments": arguments}
-
-
-def _lookup(obj: Mapping[str, Any], path: str) -> str | None:
-    if path.startswith("owner."):
-        owner = _lookup(obj, "metadata.owner") or ""
-        owner_kind, _, owner_name = owner.partition("/")
-        value = owner_kind if path == "owner.kind" else owner_name
-        return value or None
-    current: Any = obj
-    for part in path.split("."):
-        if not isinstance(current, dict):
-            return None
-        current = current.get(part)
-    return str(current) if isinstance(current, str | int) and str(current) else None
-
-
-def _fill(template: str, obj: Mapping[str, Any]) -> str | None:
-    missing = False
-
-    def sub(match: re.Match[str]) -> str:
-        nonlocal missing
-        value = _lookup(obj, match.group(1))
-        missing = missing or value is None
-        return value or ""
-
-    filled = _PLACEHOLDER.sub(sub, template)
-    return None if missing else filled
-
-
-def links_for(kind: ResourceKind, obj: Mapping[str, Any], *, in_list: bool = False) -> dict[str, Any]:
-    """Every related-resource link of ``kind`` that can be filled from this object (fewer in lists)."""
-    out: dict[str, Any] = {}
-    owner_kind = _lookup(obj, "owner.kind")
-    for spec in kind.links:
-        if (spec.when_owner_kind and owner_kind != spec.when_owner_kind) or (in_list and not spec.in_lists):
-            continue
-        tool: str | None = spec.tool
-        if spec.tool.startswith("@"):
-            target = KINDS_BY_KIND.get(_fill(spec.tool[1:], obj) or "")
-            tool = target.tool if target else None
-        arguments = {name: _fill(template, obj) for name, template in spec.arguments}
-        if tool and all(arguments.values()):
-            out[spec.rel] = link(tool, **arguments)
-    return out
-
-
-# --- cursors ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Position:
-    """Where an item sits: the page that holds it (continue token, None = first), offset, page base index."""
-
-    token: str | None
-    offset: int
-    base: int
-    page_size: int
-    item_bytes: int = 0  # average rendered size so far: sizes the next page to what will fit
-
-
-def _query_hash(kind: ResourceKind, selectors: Mapping[str, Any]) -> str:
-    material = dumps({"tool": kind.tool, **{k: v for k, v in sorted(selectors.items()) if v is not None}})
-    return hashlib.sha256(material.encode()).hexdigest()[:16]
-
-
-def _encode_cursor(position: _Position, query_hash: str) -> str:
-    raw = dumps(
-        {
-            "v": _CURSOR_VERSION,
-            "q": query_hash,
-            "t": position.token,
-            "o": position.offset,
-            "b": position.base,
-            "p": position.page_size,
-            "s": position.item_bytes,
-        }
-    )
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, query_hash: str, tool: str) -> _Position:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if data["v"] != _CURSOR_VERSION:
-            raise ValueError("version")
-        position = _Position(data["t"], int(data["o"]), int(data["b"]), int(data["p"]), int(data.get("s", 0)))
-        if not (isinstance(position.token, str | None) and 0 <= position.page_size <= MAX_PAGE_SIZE):
-            raise ValueError("token or page size")
-        if min(position.offset, position.base, position.item_bytes) < 0:
-            raise ValueError("negative position")
-        recorded = str(data["q"])
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(
-            f"The cursor passed to {tool} is not one this server issued (it is opaque: copy it unchanged "
-            f"from the 'next' of the previous answer). Call {tool} without a cursor to start again."
-        ) from exc
-    if recorded != query_hash:
-        raise InvalidRequest(
-            f"This cursor belongs to a different query: {tool} must be called with the same label_selector, "
-            "field_selector and order as the answer that returned it (copy 'next.arguments' unchanged). "
-            "Call without a cursor to start a new query."
-        )
-    return position
-
-
-# --- list and single answers --------------------------------------------------------------------------
+# --- list answers ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ListQuery:
-    """A list request as the operations hand it over; ``arguments`` are echoed in the continuation."""
+    """A list request as the operations hand it over; ``arguments`` are echoed in the continuation.
 
-    limit: int
+    ``parent`` is the hook for nested kinds (``Fleet/east`` for a fleet's template versions): it binds
+    cursors to that parent, and ``page_extra`` carries whatever the API call needs to read under it.
+    ``notes`` are hints the operation adds (an unknown status value, a name found as an alias).
+    """
+
+    limit: int | None = None
     label_selector: str | None = None
     field_selector: str | None = None
     order: str | None = None
@@ -260,6 +122,9 @@ class ListQuery:
     full: bool = False
     cursor: str | None = None
     arguments: Mapping[str, Any] | None = None
+    parent: str | None = None
+    page_extra: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def selectors(self) -> dict[str, Any]:
@@ -267,17 +132,32 @@ class ListQuery:
             "label_selector": self.label_selector,
             "field_selector": self.field_selector,
             "order": self.order,
+            "parent": self.parent,
         }
+
+    @property
+    def effective_limit(self) -> int:
+        return self.limit or MAX_LIMIT
+
+    @property
+    def fixed(self) -> _Fixed | None:
+        """Values the selectors fix, left out of default-view items (never out of chosen fields)."""
+        if self.fields or self.full:
+            return None
+        fields = fixed_by(self.field_selector)
+        fields.pop("metadata.name", None)  # an item always says which object it is
+        return _Fixed(fields, fixed_by(self.label_selector))
 
 
 @dataclass
 class _Collected:
     items: list[dict[str, Any]]
-    positions: list[_Position]
-    after: _Position | None
+    positions: list[Position]
+    after: Position | None
     total: int | None
     stopped_by_budget: bool = False
     total_read: bool = False
+    oversized: bool = False
     sizes: list[int] = field(default_factory=list)  # encoded bytes of each item, plus its comma
 
 
@@ -286,27 +166,34 @@ async def list_answer(
 ) -> dict[str, Any]:
     """Page until ``limit`` items or the response budget; say what remains and how to get it."""
     _check_view_options(query.fields, query.full, kind.tool)
-    budget = services.settings.response_token_budget * 4
-    qhash = _query_hash(kind, query.selectors)
+    settings = services.settings
+    budget = settings.response_token_budget * 4
+    binding = binding_for(tokens, settings, kind.tool, query.selectors)
+    codec = codec_for(settings)
     start = (
-        _decode_cursor(query.cursor, qhash, kind.tool)
+        codec.decode(query.cursor, binding, kind.tool)
         if query.cursor
-        else _Position(None, 0, 0, min(query.limit, MAX_PAGE_SIZE))
+        else Position(None, 0, 0, min(query.effective_limit, MAX_PAGE_SIZE))
     )
     collected = await _collect(services, tokens, kind, query, start, budget - _ENVELOPE_RESERVE)
-    answer = _list_envelope(kind, query, collected, qhash)
+
+    def envelope() -> dict[str, Any]:
+        cursor = codec.encode(collected.after, binding) if collected.after is not None else None
+        return _list_envelope(kind, query, collected, cursor, settings.response_token_budget)
+
+    answer = envelope()
     while _answer_size(answer, collected) > budget and len(collected.items) > 1:
         collected.items.pop()
         collected.sizes.pop()
         collected.after = collected.positions.pop()
         collected.stopped_by_budget = True
-        answer = _list_envelope(kind, query, collected, qhash)
+        answer = envelope()
     return answer
 
 
 def _answer_size(answer: dict[str, Any], collected: _Collected) -> int:
     """Bytes of the answer as sent: the envelope plus the item sizes measured once while collecting."""
-    envelope = _size({**answer, "items": []})
+    envelope = _size({**answer, DATA: []})
     return envelope + sum(collected.sizes)
 
 
@@ -314,7 +201,7 @@ _GUESSED_ITEM_BYTES = 400  # a compact device; corrected by measurement after th
 _MIN_ROOM_FRACTION = 4  # fetch another page only while at least 1/4 of the budget is still free
 
 
-def _page_size(position: _Position, wanted: int, room: int, item_bytes: int) -> int:
+def _page_size(position: Position, wanted: int, room: int, item_bytes: int) -> int:
     """Ask the API for about what will fit, not for ``limit`` items the budget would cut anyway.
 
     A page resumed from a cursor is read again with the size it was first read with, so its items keep
@@ -332,15 +219,17 @@ async def _collect(
     tokens: TokenSource | None,
     kind: ResourceKind,
     query: ListQuery,
-    position: _Position,
+    position: Position,
     budget: int,
 ) -> _Collected:
     out = _Collected([], [], None, None)
+    limit = query.effective_limit
+    fixed = query.fixed
     used = 0
     item_bytes = position.item_bytes or _GUESSED_ITEM_BYTES * (10 if query.full else 1)
     while True:
-        page_size = _page_size(position, query.limit - len(out.items), budget - used, item_bytes)
-        position = _Position(position.token, position.offset, position.base, page_size, item_bytes)
+        page_size = _page_size(position, limit - len(out.items), budget - used, item_bytes)
+        position = Position(position.token, position.offset, position.base, page_size, item_bytes)
         page = await services.api.list_page(
             kind,
             tokens,
@@ -349,6 +238,7 @@ async def _collect(
             label_selector=query.label_selector,
             field_selector=query.field_selector,
             order=query.order,
+            **query.page_extra,
         )
         if not out.total_read:
             out.total_read = True
@@ -357,14 +247,15 @@ async def _collect(
             elif page.remaining is not None:
                 out.total = position.base + len(page.items) + page.remaining
         for index in range(position.offset, len(page.items)):
-            here = _Position(position.token, index, position.base, page_size, item_bytes)
-            if len(out.items) == query.limit:
+            here = Position(position.token, index, position.base, page_size, item_bytes)
+            if len(out.items) == limit:
                 out.after = here
                 return out
-            item = render(kind, page.items[index], fields=query.fields, full=query.full, in_list=True)
+            item = render(kind, page.items[index], fields=query.fields, full=query.full, fixed=fixed)
             size = _size(item) + 1
             if size > budget:
-                item = _oversized(kind, page.items[index], size, services.settings.response_token_budget)
+                item = _oversized(page.items[index], size)
+                out.oversized = True
                 size = _size(item) + 1
             if used + size > budget and out.items:
                 out.after, out.stopped_by_budget = here, True
@@ -376,8 +267,8 @@ async def _collect(
             item_bytes = used // len(out.items)
         if not page.continue_token:
             return out
-        position = _Position(page.continue_token, 0, position.base + len(page.items), 0, item_bytes)
-        if len(out.items) == query.limit:
+        position = Position(page.continue_token, 0, position.base + len(page.items), 0, item_bytes)
+        if len(out.items) == limit:
             out.after = position
             return out
         if out.items and budget - used < budget // _MIN_ROOM_FRACTION:
@@ -387,36 +278,66 @@ async def _collect(
             return out
 
 
-def _oversized(kind: ResourceKind, obj: Mapping[str, Any], size: int, budget_tokens: int) -> dict[str, Any]:
-    """Stand-in for one object larger than the whole budget: never dropped silently."""
-    name = _lookup(obj, "metadata.name") or "?"
-    return {
-        "metadata": {"name": name},
-        "omitted": f"This {kind.singular} is about {size // 4} tokens, over the response budget of "
-        f"{budget_tokens}. Ask for parts of it: {kind.tool}(name='{name}', fields=[...]).",
-    }
+def _oversized(obj: Mapping[str, Any], size: int) -> dict[str, Any]:
+    """Stand-in for one object larger than the whole budget: never dropped silently (the note says why)."""
+    return {"metadata": {"name": lookup(obj, "metadata.name") or "?"}, "omittedTokens": size // 4}
 
 
-def _list_envelope(kind: ResourceKind, query: ListQuery, collected: _Collected, qhash: str) -> dict[str, Any]:
+def _oversized_note(kind: ResourceKind, budget_tokens: int) -> str:
+    return (
+        f"Items with omittedTokens are over the response budget of {budget_tokens} tokens; ask for parts: "
+        f"{kind.tool}(name=..., fields=[...])."
+    )
+
+
+def _list_envelope(
+    kind: ResourceKind, query: ListQuery, collected: _Collected, cursor: str | None, budget_tokens: int
+) -> dict[str, Any]:
     returned = len(collected.items)
     answer: dict[str, Any] = {"kind": kind.kind, "returned": returned, "total": collected.total}
-    if collected.after is not None:
+    notes = list(query.notes)
+    if cursor is not None and collected.after is not None:
         first = collected.positions[0] if collected.positions else collected.after
         seen_before = first.base + first.offset
         arguments = {k: v for k, v in (query.arguments or {}).items() if v is not None and k != "cursor"}
-        arguments["cursor"] = _encode_cursor(collected.after, qhash)
-        reason = "the response budget" if collected.stopped_by_budget else "limit"
-        of_total = "" if collected.total is None else f" of {collected.total}"
+        arguments["cursor"] = cursor
         if collected.total is not None:
             answer["more"] = max(collected.total - seen_before - returned, 1)
         answer["next"] = link(kind.tool, **arguments)
-        answer["note"] = (
-            f"Returned {returned}{of_total} (stopped at {reason}). To continue, call {kind.tool} with "
-            "next.arguments unchanged; or narrow the selectors"
-            + (", or use count_devices for counts." if kind.name == "devices" else ".")
+        reason = "the response budget" if collected.stopped_by_budget else "limit"
+        notes.append(
+            f"Stopped at {reason}: call {kind.tool} with next.arguments to continue, or narrow the selectors"
+            + (" (count_devices counts)." if kind.name == "devices" else ".")
         )
-    answer["items"] = collected.items
+    if collected.oversized:
+        notes.append(_oversized_note(kind, budget_tokens))
+    if query.fields and collected.items:
+        missing = [p for p in query.fields if not any(has_path(i, p.split(".")) for i in collected.items)]
+        if missing:
+            notes.append(_missing_fields_note(kind, missing))
+    if notes:
+        answer["note"] = " ".join(notes)
+    if not query.fields:
+        fixed = query.fixed
+        links = links_template(kind, collected.items, fixed.fields if fixed else {})
+        if links:
+            answer["links"] = links
+    answer[DATA] = collected.items
     return answer
+
+
+_PATH_ADVICE: Mapping[str, str] = {
+    "metadata.alias": "a device's alias is the label metadata.labels.alias",
+}
+
+
+def _missing_fields_note(kind: ResourceKind, missing: Sequence[str]) -> str:
+    advice = [_PATH_ADVICE[p] for p in missing if p in _PATH_ADVICE]
+    return (
+        f"No {kind.singular} here has {', '.join(missing)}"
+        + (f" ({'; '.join(advice)})" if advice else "")
+        + f"; {kind.tool}(name=..., full=true) shows every path."
+    )
 
 
 def _check_view_options(fields: Sequence[str] | None, full: bool, tool: str) -> None:
@@ -427,6 +348,9 @@ def _check_view_options(fields: Sequence[str] | None, full: bool, tool: str) -> 
         )
 
 
+# --- single answers -------------------------------------------------------------------------------------
+
+
 def single_answer(
     services: Services,
     kind: ResourceKind,
@@ -435,16 +359,26 @@ def single_answer(
     fields: Sequence[str] | None = None,
     full: bool = False,
     extra: Mapping[str, Any] | None = None,
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """One object: its view (or fields/full), extras such as lastSeen, its links; within the budget."""
+    """One object: its view (or fields/full) and extras such as lastSeen under data, its links beside."""
     _check_view_options(fields, full, kind.tool)
     budget_tokens = services.settings.response_token_budget
     item = render(kind, obj, fields=fields, full=full)
     item.update(extra or {})
-    answer = {"kind": kind.kind, "item": item}
+    answer: dict[str, Any] = {"kind": kind.kind}
+    notes = list(notes)
+    if fields:
+        missing = [p for p in fields if not has_path(item, p.split("."))]
+        if missing:
+            notes.append(_missing_fields_note(kind, missing))
+    else:
+        answer["links"] = links_for(kind, obj)
+    if notes:
+        answer["note"] = " ".join(notes)
+    answer[DATA] = item
     if fits(answer, budget_tokens):
         return answer
-    return {
-        "kind": kind.kind,
-        "item": _oversized(kind, obj, _size(answer), budget_tokens) | {"links": item.get("links")},
-    }
+    answer["note"] = " ".join([*notes, _oversized_note(kind, budget_tokens)])
+    answer[DATA] = _oversized(obj, _size(answer))
+    return answer

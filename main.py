@@ -32,9 +32,10 @@ _log = logging.getLogger("flightctl_mcp.tools")
 
 INSTRUCTIONS = """\
 Read-only access to a Flight Control edge-device fleet: devices, fleets, events, enrollment requests,
-repositories and resource syncs. Start small: count_devices answers "how many ... are offline" in one call;
-query_<kind>(name=...) gets one object; list answers are compact and paged (follow next.arguments, which
-carries an opaque cursor). Each item has links: the tool and arguments that fetch related objects.
+repositories and resource syncs. Start small: count_devices answers "how many ... are degraded" in one call;
+query_<kind>(name=...) gets one object (a device also by its alias); list answers are compact and paged
+(follow next.arguments, which carries a signed cursor). links name the tool and arguments that fetch
+related objects; in a list they are templates: put in the item's value of each {path}.
 
 Selectors (each tool lists its own selectable fields):
 - field_selector: comma-separated requirements, all must hold. Operators: = == != for strings and status
@@ -144,8 +145,8 @@ def _add_prompts(mcp: FastMCP[Any]) -> None:
     def review_enrollment_requests() -> str:
         return (
             "Review pending Flight Control enrollment requests. Call query_enrollment_requests("
-            "field_selector='status.approval.approved!=true') (pending requests have no approval yet, "
-            "which != matches; follow next.arguments if more remain). "
+            "field_selector='!status.approval.approved') (pending requests have no decision yet; denied "
+            "ones have approved=false; follow next.arguments if more remain). "
             "For each, note its name, age, requested labels and conditions. This server is read-only: "
             "recommend which to "
             "approve or reject and why, and give the `flightctl approve` commands for a human to run."

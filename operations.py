@@ -11,6 +11,7 @@ GET routes, so the answers are the same.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -18,9 +19,21 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 import command_tool
-from answers import InvalidRequest, ListQuery, dumps, fits, link, list_answer, project, single_answer
+from answers import (
+    DATA,
+    MAX_LIMIT,
+    InvalidRequest,
+    ListQuery,
+    dumps,
+    fits,
+    link,
+    list_answer,
+    project,
+    single_answer,
+)
 from auth import TokenSource
 from errors import APIError
+from hints import unknown_value_notes
 from resource_queries import KINDS, KINDS_BY_NAME, MAX_PAGE_SIZE, ResourceKind
 
 if TYPE_CHECKING:
@@ -36,7 +49,6 @@ ToolFactory = Callable[["Operation", "Services"], "Tool"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$"
 PATH_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_/-]+)*$"
-DEFAULT_LIMIT = 40  # about what fits the default budget in the compact device view
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="Object name.")]
 Selector = Annotated[str, Field(min_length=1, max_length=2048)]
@@ -104,12 +116,12 @@ def _query_params_model(kind: ResourceKind) -> type[BaseModel]:
         )
     fields.update(
         limit=(
-            int,
+            int | None,
             Field(
-                DEFAULT_LIMIT,
+                None,
                 ge=1,
-                le=1000,
-                description="Most items in this answer (the budget may return fewer).",
+                le=MAX_LIMIT,
+                description="Most items in this answer; default: as many as the response budget holds.",
             ),
         ),
         fields=(
@@ -177,15 +189,12 @@ def _query_handler(kind: ResourceKind) -> Handler:
             fields=tuple(params.fields) if params.fields else None,
             full=params.full,
             cursor=params.cursor,
-            arguments={k: v for k, v in args.items() if k not in ("limit", "full") or v != _default(k)},
+            arguments={k: v for k, v in args.items() if k != "full" or v},
+            notes=tuple(unknown_value_notes(kind, args.get("field_selector"))),
         )
         return await list_answer(services, tokens, kind, query)
 
     return handle
-
-
-def _default(name: str) -> Any:
-    return {"limit": DEFAULT_LIMIT, "full": False}[name]
 
 
 async def _get_one(
@@ -201,12 +210,59 @@ async def _get_one(
             "name to list."
         )
     fields = tuple(params.fields) if params.fields else None
+    notes: list[str] = []
     if not kind.get_method:
         obj = await _find_by_name(services, tokens, kind, params.name)
     else:
-        obj = await services.api.get(kind, params.name, tokens)
-    extra = await _last_seen(services, tokens, params.name) if kind.name == "devices" else {}
-    return single_answer(services, kind, obj, fields=fields, full=params.full, extra=extra)
+        try:
+            obj = await services.api.get(kind, params.name, tokens)
+        except APIError as exc:
+            if exc.status_code != 404 or _NAME_OR_ALIAS not in kind.field_paths:
+                raise
+            matches = await _by_alias(services, tokens, kind, params.name)
+            if not matches:
+                raise APIError(
+                    404,
+                    f"{exc} No {kind.singular} has it as its alias either.",
+                    tool_hint=f"{exc.tool_hint or ''} For part of an alias try "
+                    f"{kind.tool}(field_selector='metadata.alias contains {params.name}').".strip(),
+                ) from exc
+            if len(matches) > 1:
+                return await _alias_list(services, tokens, kind, params)
+            obj = matches[0]
+            notes.append(
+                f"No {kind.singular} is named {params.name!r}; this is the one whose alias is "
+                f"{params.name!r} (found with field_selector '{_NAME_OR_ALIAS}={params.name}')."
+            )
+    name = str((obj.get("metadata") or {}).get("name") or params.name)
+    extra = await _last_seen(services, tokens, name) if kind.name == "devices" else {}
+    return single_answer(services, kind, obj, fields=fields, full=params.full, extra=extra, notes=notes)
+
+
+_NAME_OR_ALIAS = "metadata.nameOrAlias"
+
+
+async def _by_alias(
+    services: Services, tokens: TokenSource | None, kind: ResourceKind, name: str
+) -> list[dict[str, Any]]:
+    """After a 404 by name: up to two objects whose name or alias is ``name``."""
+    page = await services.api.list_page(kind, tokens, limit=2, field_selector=f"{_NAME_OR_ALIAS}={name}")
+    return page.items
+
+
+async def _alias_list(
+    services: Services, tokens: TokenSource | None, kind: ResourceKind, params: Any
+) -> dict[str, Any]:
+    """Several objects share the alias asked for as a name: list them, saying why."""
+    selector = f"{_NAME_OR_ALIAS}={params.name}"
+    query = ListQuery(
+        field_selector=selector,
+        fields=tuple(params.fields) if params.fields else None,
+        full=params.full,
+        arguments={"field_selector": selector},
+        notes=(f"No {kind.singular} is named {params.name!r}; these have it as their alias.",),
+    )
+    return await list_answer(services, tokens, kind, query)
 
 
 async def _find_by_name(
@@ -242,57 +298,157 @@ _DEVICES = KINDS_BY_NAME["devices"]
 
 
 async def _count_devices(services: Services, tokens: TokenSource | None, params: Any) -> dict[str, Any]:
+    """Numbers and Flight Control's status enum values only: no device text, so no ``data`` envelope."""
     selectors = params.model_dump(exclude_none=True)
     summary = await services.api.summary(tokens, **selectors)
     capabilities = summary.get("capabilities")
-    return {
+    answer: dict[str, Any] = {
         "kind": "DeviceCount",
         "selectors": selectors,
-        "total": summary.get("total", 0),
-        "summaryStatus": summary.get("summaryStatus", {}),
-        "applicationStatus": summary.get("applicationStatus", {}),
-        "updateStatus": summary.get("updateStatus", {}),
-        "osMode": (capabilities or {}).get("osMode", {}) if isinstance(capabilities, dict) else {},
+        "total": _count(summary.get("total")),
+        "summaryStatus": _counts(summary.get("summaryStatus")),
+        "applicationStatus": _counts(summary.get("applicationStatus")),
+        "updateStatus": _counts(summary.get("updateStatus")),
+        "osMode": _counts(capabilities.get("osMode") if isinstance(capabilities, dict) else None),
         "links": {"devices": link(_DEVICES.tool, **selectors)},
     }
+    notes = unknown_value_notes(_DEVICES, params.field_selector)
+    if notes:
+        answer["note"] = " ".join(notes)
+    return answer
+
+
+_ENUM_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,39}$")
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _counts(value: Any) -> dict[str, int]:
+    """Status counts as Flight Control's enum names to integers; anything else is not passed on."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): _count(v) for k, v in value.items() if _ENUM_KEY.match(str(k))}
 
 
 class ListDeviceLabelsParams(_Params):
     label_selector: Selector | None = Field(None, description="Only labels of devices matching this.")
     field_selector: Selector | None = Field(None, description="Only labels of devices matching this.")
-    key: str | None = Field(None, max_length=317, description="Only this label key.")
-    limit: int = Field(MAX_PAGE_SIZE, ge=1, le=1000, description="Most key=value pairs to read.")
+    key: str | None = Field(
+        None, max_length=317, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", description="Only this label key."
+    )
+
+
+_LABELS_CAP = MAX_PAGE_SIZE  # Flight Control returns at most this many pairs and no continue token
+_LABEL_WALK_PAGES = 20  # when the cap is hit: read at most this many pages of devices instead
 
 
 async def _list_device_labels(services: Services, tokens: TokenSource | None, params: Any) -> dict[str, Any]:
+    """Label values, filtered by key on the server; past Flight Control's cap, read from the devices."""
+    key_selector = f"metadata.labels.key={params.key}" if params.key else None
+    field_selector = ",".join(s for s in (params.field_selector, key_selector) if s) or None
     body = await services.api.get_path(
         "LabelApi",
         "list_labels_without_preload_content",
         tokens,
         kind="Device",
         label_selector=params.label_selector,
-        field_selector=params.field_selector,
-        limit=params.limit,
+        field_selector=field_selector,
+        limit=_LABELS_CAP,
     )
-    grouped: dict[str, list[str]] = {}
-    for pair in body if isinstance(body, list) else []:
-        key, _, value = str(pair).partition("=")
-        if params.key is None or key == params.key:
-            grouped.setdefault(key, []).append(value)
+    pairs = [str(p) for p in body] if isinstance(body, list) else []
+    notes: list[str] = []
+    grouped: dict[str, set[str]] = {}
+    if len(pairs) < _LABELS_CAP:
+        for pair in pairs:
+            key, _, value = pair.partition("=")
+            grouped.setdefault(key, set()).add(value)
+    else:
+        grouped, walk_note = await _labels_from_devices(services, tokens, params)
+        notes.append(walk_note)
     labels = {k: sorted(v) for k, v in sorted(grouped.items())}
+    return _labels_answer(services, labels, notes, params.key)
+
+
+async def _labels_from_devices(
+    services: Services, tokens: TokenSource | None, params: Any
+) -> tuple[dict[str, set[str]], str]:
+    """Every label of the selected devices, read page by page (bounded), and what was left unread."""
+    label_selector = ",".join(s for s in (params.label_selector, params.key) if s) or None
+    grouped: dict[str, set[str]] = {}
+    token: str | None = None
+    read, left = 0, None
+    for _ in range(_LABEL_WALK_PAGES):
+        page = await services.api.list_page(
+            _DEVICES,
+            tokens,
+            limit=MAX_PAGE_SIZE,
+            continue_token=token,
+            label_selector=label_selector,
+            field_selector=params.field_selector,
+        )
+        read += len(page.items)
+        for device in page.items:
+            for key, value in ((device.get("metadata") or {}).get("labels") or {}).items():
+                if params.key is None or key == params.key:
+                    grouped.setdefault(key, set()).add(str(value))
+        token = page.continue_token
+        if not token:
+            return grouped, (
+                f"Flight Control lists at most {_LABELS_CAP} label pairs per request, so these were read "
+                f"from all {read} matching devices."
+            )
+        left = page.remaining
+    unread = f"{left} more devices" if left is not None else "more devices"
+    return grouped, (
+        f"Read the labels of the first {read} matching devices only; {unread} were not read, so values "
+        "only they carry are missing. Narrow with label_selector or field_selector to see them."
+    )
+
+
+def _labels_answer(
+    services: Services, labels: dict[str, list[str]], notes: list[str], key: str | None
+) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "kind": "DeviceLabels",
         "keys": len(labels),
         "pairs": sum(len(v) for v in labels.values()),
-        "labels": labels,
         "usage": "query_devices(label_selector='key=value') lists the devices; count_devices counts them.",
     }
-    if not fits(answer, services.settings.response_token_budget):
-        answer["labels"] = {k: f"{len(v)} values" for k, v in labels.items()}
-        answer["note"] = (
-            "Too many values to show; call list_device_labels with key='<key>' to see one key's values."
+    if notes:
+        answer["note"] = " ".join(notes)
+    answer[DATA] = labels
+    budget = services.settings.response_token_budget
+    if fits(answer, budget):
+        return answer
+    if key is None:
+        answer[DATA] = {k: f"{len(v)} values" for k, v in labels.items()}
+        notes.append(
+            "Too many values to show; call list_device_labels with key='<key>' for one key's values."
         )
+        answer["note"] = " ".join(notes)
+        return answer
+    values = labels.get(key, [])
+    shown = _fitting_prefix(values, budget * 4 - len(dumps(answer).encode()) + len(dumps(values).encode()))
+    notes.append(
+        f"Showing {len(shown)} of {len(values)} values of {key!r} (sorted), all the response budget holds; "
+        f"the other {len(values) - len(shown)} are not shown. Narrow with label_selector to see them."
+    )
+    answer["note"] = " ".join(notes)
+    answer[DATA] = {key: shown}
     return answer
+
+
+def _fitting_prefix(values: list[str], room: int) -> list[str]:
+    """The longest prefix of ``values`` whose JSON list fits ``room`` bytes, less room for the note."""
+    used, out = 2 + 400, []
+    for value in values:
+        used += len(dumps(value).encode()) + 1
+        if used > room:
+            break
+        out.append(value)
+    return out
 
 
 class RenderedConfigParams(_Params):
@@ -312,17 +468,23 @@ async def _rendered_config(services: Services, tokens: TokenSource | None, param
     obj = obj if isinstance(obj, dict) else {}
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     version = next((v for k, v in annotations.items() if k.endswith(_RENDERED_KEY)), None)
+    rendered = project(obj, params.fields or ["spec"])
     answer: dict[str, Any] = {
         "kind": "RenderedDeviceConfig",
         "name": params.name,
-        "renderedVersion": version or (obj.get("status") or {}).get("config", {}).get(_RENDERED_KEY),
-        "rendered": project(obj, params.fields or ["spec"]),
         "links": {"device": link(_DEVICES.tool, name=params.name)},
+        DATA: {
+            "renderedVersion": version or (obj.get("status") or {}).get("config", {}).get(_RENDERED_KEY),
+            **rendered,
+        },
     }
     if fits(answer, services.settings.response_token_budget):
         return answer
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-    answer["rendered"] = {f"spec.{k}": f"{len(dumps(v))} bytes" for k, v in (spec or {}).items()}
+    answer[DATA] = {
+        "renderedVersion": answer[DATA]["renderedVersion"],
+        "sizes": {f"spec.{k}": f"{len(dumps(v))} bytes" for k, v in (spec or {}).items()},
+    }
     answer["note"] = (
         "The rendered configuration is over the response budget; sizes are shown instead. Ask for parts with "
         f"get_device_rendered_config(name='{params.name}', fields=['spec.config'])."

@@ -35,6 +35,7 @@ class SelectableField:
     path: str
     type: FieldType
     example: str
+    values: tuple[str, ...] = ()  # the API's enum, when the field has one: unknown values get a hint
 
 
 @dataclass(frozen=True)
@@ -131,23 +132,44 @@ KINDS: tuple[ResourceKind, ...] = (
                 "status.summary.status",
                 "spec/status string",
                 "status.summary.status in (Degraded,Error,Unknown)",
+                (
+                    "Online",
+                    "Degraded",
+                    "Error",
+                    "Rebooting",
+                    "PoweredOff",
+                    "Unknown",
+                    "AwaitingReconnect",
+                    "ConflictPaused",
+                ),
             ),
             SelectableField(
                 "status.applicationsSummary.status",
                 "spec/status string",
                 "status.applicationsSummary.status=Degraded",
-            ),
-            SelectableField("status.updated.status", "spec/status string", "status.updated.status!=UpToDate"),
-            SelectableField(
-                "status.lifecycle.status", "spec/status string", "status.lifecycle.status=Enrolled"
+                ("Healthy", "Degraded", "Error", "Unknown", "NoApplications"),
             ),
             SelectableField(
-                "status.capabilities.osMode", "spec/status string", "status.capabilities.osMode=image"
+                "status.updated.status",
+                "spec/status string",
+                "status.updated.status!=UpToDate",
+                ("UpToDate", "OutOfDate", "Updating", "Unknown"),
+            ),
+            SelectableField(
+                "status.lifecycle.status",
+                "spec/status string",
+                "status.lifecycle.status=Enrolled",
+                ("Unknown", "Enrolled", "Decommissioning", "Decommissioned"),
+            ),
+            SelectableField(
+                "status.capabilities.osMode",
+                "spec/status string",
+                "status.capabilities.osMode=image",
+                ("image", "package"),
             ),
         ),
         view=(
             "metadata.name",
-            "metadata.alias",
             "metadata.owner",
             "metadata.labels",
             "status.summary",
@@ -196,6 +218,7 @@ KINDS: tuple[ResourceKind, ...] = (
         view=(
             "metadata.name",
             "metadata.labels",
+            "metadata.annotations.fleet-controller/templateVersion",
             "spec.selector.matchLabels",
             "spec.template.spec.os.image",
             "spec.rolloutPolicy",
@@ -230,7 +253,7 @@ KINDS: tuple[ResourceKind, ...] = (
             *_COMMON_FIELDS,
             SelectableField("reason", "string", "reason=DeviceDisconnected"),
             SelectableField("actor", "string", "actor=user:admin"),
-            SelectableField("type", "string", "type=Warning"),
+            SelectableField("type", "string", "type=Warning", ("Normal", "Warning")),
             SelectableField("involvedObject.name", "string", "involvedObject.name=store-12"),
             SelectableField("involvedObject.kind", "string", "involvedObject.kind=Fleet"),
         ),
@@ -260,7 +283,8 @@ KINDS: tuple[ResourceKind, ...] = (
         get_method="get_enrollment_request_without_preload_content",
         fields=(
             *_COMMON_FIELDS,
-            SelectableField("status.approval.approved", "boolean", "status.approval.approved!=true"),
+            # pending = no decision yet: the approval is absent (a denied request has approved=false)
+            SelectableField("status.approval.approved", "boolean", "!status.approval.approved"),
             SelectableField("status.certificate", "string", "!status.certificate"),
         ),
         view=(
@@ -288,7 +312,7 @@ KINDS: tuple[ResourceKind, ...] = (
         get_method="get_repository_without_preload_content",
         fields=(
             *_COMMON_FIELDS,
-            SelectableField("spec.type", "spec/status string", "spec.type=git"),
+            SelectableField("spec.type", "spec/status string", "spec.type=git", ("git", "http", "oci")),
             SelectableField(
                 "spec.url", "spec/status string", "spec.url=https://github.com/org/fleet-config.git"
             ),
@@ -325,7 +349,7 @@ KINDS: tuple[ResourceKind, ...] = (
         fields=(
             *_COMMON_FIELDS,
             SelectableField("spec.repository", "spec/status string", "spec.repository=fleet-config"),
-            SelectableField("spec.type", "spec/status string", "spec.type=fleet"),
+            SelectableField("spec.type", "spec/status string", "spec.type=fleet", ("fleet", "catalog")),
         ),
         view=(
             "metadata.name",

@@ -669,7 +669,7 @@ async def test_each_tls_mode(
             assert "CA_CERT_PATH" in message, message
         else:
             answer = await answer_of(client, "query_fleets", {"limit": 5})
-            assert [i["metadata"]["name"] for i in answer["items"]] == truth(sim, ca_file, "fleets")
+            assert [i["metadata"]["name"] for i in answer["data"]] == truth(sim, ca_file, "fleets")
 
 
 # --- 5. authentication --------------------------------------------------------------------------------
@@ -810,7 +810,7 @@ async def test_custom_mcp_path_is_served(sim: SimulatorServer, ca_file: Path, tm
             answer = await answer_of(client, "query_devices", {"limit": 3})
         async with httpx.AsyncClient(timeout=10) as http:
             default = await http.post(base + "/mcp", json=INITIALIZE, headers=MCP_HEADERS)
-    assert [i["metadata"]["name"] for i in answer["items"]] == truth(sim, ca_file, "devices")[:3]
+    assert [i["metadata"]["name"] for i in answer["data"]] == truth(sim, ca_file, "devices")[:3]
     assert default.status_code == 404, (default.status_code, default.text[:300])
 
 
@@ -827,7 +827,7 @@ async def test_sixteen_concurrent_calls_over_streamable_http_run_together(
             *(answer_of(client, "query_devices", {"field_selector": f"metadata.name={n}"}) for n in names)
         )
         elapsed = time.monotonic() - started
-    assert [[i["metadata"]["name"] for i in a["items"]] for a in answers] == [[n] for n in names]
+    assert [[i["metadata"]["name"] for i in a["data"]] for a in answers] == [[n] for n in names]
     assert elapsed >= latency, "the simulator latency did not apply"
     assert elapsed < 16 * latency / 2, f"16 calls took {elapsed:.2f} s: they ran one after another"
 

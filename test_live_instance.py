@@ -98,8 +98,8 @@ async def walk(
     while args is not None and len(answers) < max_calls:
         answer = await answer_of(client, tool, args)
         answers.append(answer)
-        assert answer["returned"] == len(answer["items"]), answer
-        names += [item["metadata"]["name"] for item in answer["items"]]
+        assert answer["returned"] == len(answer["data"]), answer
+        names += [item["metadata"]["name"] for item in answer["data"]]
         nxt = answer.get("next")
         if nxt is not None:
             assert nxt["tool"] == tool, nxt
@@ -121,10 +121,10 @@ async def check_every_query_tool_answers(client: Client[Any]) -> str:
         answer = await answer_of(client, tool, {"limit": 2})
         assert answer["kind"] == kind, answer
         assert 0 <= answer["returned"] <= 2, answer
-        assert answer["returned"] == len(answer["items"]), answer
+        assert answer["returned"] == len(answer["data"]), answer
         total = answer["total"]
         assert total is None or total >= answer["returned"], answer
-        for item in answer["items"]:
+        for item in answer["data"]:
             assert item["metadata"]["name"], item
         if "next" in answer:
             assert answer["more"] >= 1, answer
@@ -134,9 +134,9 @@ async def check_every_query_tool_answers(client: Client[Any]) -> str:
         seen.append(f"{tool.removeprefix('query_')}={total}")
     counts = await answer_of(client, "count_devices")
     assert counts["total"] == sum(counts["summaryStatus"].values()), counts
-    labels = await answer_of(client, "list_device_labels", {"limit": 100})
+    labels = await answer_of(client, "list_device_labels")
     assert labels["kind"] == "DeviceLabels", labels
-    assert labels["keys"] == len(labels["labels"]), labels
+    assert labels["keys"] == len(labels["data"]), labels
     return ", ".join(seen) + f"; {labels['keys']} label keys"
 
 
@@ -175,7 +175,7 @@ async def check_count_matches_listing(client: Client[Any]) -> str:
             narrowed_listing["total"],
         )
         compared.append(f"{status}={statuses[status]}")
-    labels = (await answer_of(client, "list_device_labels", {"limit": 100}))["labels"]
+    labels = (await answer_of(client, "list_device_labels"))["data"]
     pairs = [(k, v) for k, vs in sorted(labels.items()) if isinstance(vs, list) for v in vs if v]
     if labels:
         # a key=value pair when the answer lists values, else (too many to list) just "the key exists"
@@ -216,18 +216,18 @@ async def check_each_kind_selects_one_by_name(client: Client[Any]) -> str:
     done = []
     for tool, kind in QUERY_TOOLS.items():
         first = await answer_of(client, tool, {"limit": 1})
-        if not first["items"]:
+        if not first["data"]:
             continue
-        name = first["items"][0]["metadata"]["name"]
+        name = first["data"][0]["metadata"]["name"]
         selected = await answer_of(client, tool, {"field_selector": f"metadata.name={name}"})
-        assert [i["metadata"]["name"] for i in selected["items"]] == [name], selected
+        assert [i["metadata"]["name"] for i in selected["data"]] == [name], selected
         assert selected["total"] == 1, selected
         assert "next" not in selected, selected
         one = await answer_of(client, tool, {"name": name})
         assert one["kind"] == kind, one
-        assert one["item"]["metadata"]["name"] == name, one
+        assert one["data"]["metadata"]["name"] == name, one
         if kind == "Device":
-            assert one["item"].get("lastSeen"), f"a device by name should say when it was last seen: {one}"
+            assert one["data"].get("lastSeen"), f"a device by name should say when it was last seen: {one}"
         done.append(kind)
     return "by name and by metadata.name selector: " + (", ".join(done) or "no objects to select")
 

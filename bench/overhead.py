@@ -27,7 +27,6 @@ from fastmcp import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import _common as common
-from operations import DEFAULT_LIMIT
 
 TARGET_MS = 5.0
 
@@ -35,7 +34,7 @@ TARGET_MS = 5.0
 CASES: list[tuple[str, str, dict[str, Any], list[str]]] = [
     ("count_devices()", "count_devices", {}, ["/api/v1/devices?summaryOnly=true"]),
     ("query_devices(limit=5)", "query_devices", {"limit": 5}, ["/api/v1/devices?limit=5"]),
-    ("query_devices() (default)", "query_devices", {}, [f"/api/v1/devices?limit={DEFAULT_LIMIT}"]),
+    ("query_devices(limit=40)", "query_devices", {"limit": 40}, ["/api/v1/devices?limit=40"]),
 ]
 
 

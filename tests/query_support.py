@@ -88,7 +88,7 @@ async def page_all(
     while args is not None:
         answer = await call(client, tool, args)
         calls += 1
-        items += answer["items"]
+        items += answer["data"]
         nxt = answer.get("next")
         if nxt is not None:
             assert nxt["tool"] == tool

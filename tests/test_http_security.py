@@ -79,7 +79,7 @@ async def device_names(url: str, token: str) -> set[str]:
     assert not result.is_error
     text = text_of(result)
     return {
-        str(item.get("metadata", {}).get("name") or item.get("name")) for item in json.loads(text)["items"]
+        str(item.get("metadata", {}).get("name") or item.get("name")) for item in json.loads(text)["data"]
     }
 
 
@@ -122,13 +122,13 @@ async def test_pass_through_callers_choose_their_own_organization(sim: Simulated
     with serve_in_thread(settings_from(environ)) as app:
         failed, text = await names(lab)
         assert not failed, "the server's ORG_ID (default org) must not be imposed on a lab caller: " + text
-        assert {i["metadata"]["name"] for i in json.loads(text)["items"]} == sim.device_names(lab)
+        assert {i["metadata"]["name"] for i in json.loads(text)["data"]} == sim.device_names(lab)
         failed, text = await names(multi)
         assert failed
         assert "multiple organizations" in text, "Flight Control's own advice reaches the caller"
         failed, text = await names(multi, {"Flightctl-Org-Id": lab_org})
         assert not failed, text
-        assert {i["metadata"]["name"] for i in json.loads(text)["items"]} == sim.device_names(lab)
+        assert {i["metadata"]["name"] for i in json.loads(text)["data"]} == sim.device_names(lab)
         failed, text = await names(lab, {"Flightctl-Org-Id": "not-a-uuid"})
         assert failed
         assert "must be an organization UUID" in text
@@ -139,7 +139,7 @@ async def test_pass_through_callers_choose_their_own_organization(sim: Simulated
                 headers={**bearer(multi), "Flightctl-Org-Id": lab_org},
             )
         assert rest.status_code == 200, rest.text
-        assert {i["metadata"]["name"] for i in rest.json()["items"]} == sim.device_names(lab)
+        assert {i["metadata"]["name"] for i in rest.json()["data"]} == sim.device_names(lab)
 
 
 async def test_rbac_denial_reaches_the_caller(served: ServedApp, sim: Simulated) -> None:
@@ -183,7 +183,7 @@ async def test_pass_through_works_over_sse(sim: Simulated, environ: dict[str, st
             result = await client.call_tool("query_devices", {"limit": 1000, "fields": ["metadata.name"]})
         async with httpx.AsyncClient(base_url=app.url, timeout=10) as http:
             refused = await http.get("/sse")
-    assert {i["metadata"]["name"] for i in json.loads(text_of(result))["items"]} == sim.device_names(lab)
+    assert {i["metadata"]["name"] for i in json.loads(text_of(result))["data"]} == sim.device_names(lab)
     assert refused.status_code == 401
 
 
@@ -313,7 +313,7 @@ def test_shared_secret_callers_use_the_servers_credentials(sim: Simulated) -> No
         wrong = http.get("/rest/v1/devices", headers=bearer("correct-horse-battery-stapler"))
         own_token = http.get("/rest/v1/devices", headers=bearer(sim.token("admin")))
     assert good.status_code == 200
-    served_as = {item["metadata"]["name"] for item in good.json()["items"]}
+    served_as = {item["metadata"]["name"] for item in good.json()["data"]}
     assert served_as == sim.device_names(sim.token("lab")), "served with the server's own (lab) credentials"
     assert wrong.status_code == 401
     assert own_token.status_code == 401, "shared-secret mode does not accept Flight Control tokens"

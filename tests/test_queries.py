@@ -80,7 +80,7 @@ async def test_each_answer_reports_returned_and_total_and_how_to_continue(
         everything, _ = await page_all(client, kind.tool, {"limit": 1000})
         answer = await call(client, kind.tool, {"limit": 1})
     assert answer["kind"] == kind.kind
-    assert answer["returned"] == len(answer["items"]) == 1
+    assert answer["returned"] == len(answer["data"]) == 1
     assert answer["total"] == len(everything)
     if len(everything) > 1:
         assert answer["next"]["tool"] == kind.tool
@@ -91,10 +91,10 @@ async def test_each_answer_reports_returned_and_total_and_how_to_continue(
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 async def test_get_by_name_returns_that_object(sim: Sim, kind: ResourceKind) -> None:
     async with client_for(services_for(*sim)) as client:
-        first = (await call(client, kind.tool, {"limit": 2}))["items"][-1]["metadata"]["name"]
+        first = (await call(client, kind.tool, {"limit": 2}))["data"][-1]["metadata"]["name"]
         answer = await call(client, kind.tool, {"name": first})
     assert answer["kind"] == kind.kind
-    assert answer["item"]["metadata"]["name"] == first
+    assert answer["data"]["metadata"]["name"] == first
 
 
 async def test_field_selector_filters_and_agrees_with_count_devices(sim: Sim) -> None:
@@ -102,7 +102,9 @@ async def test_field_selector_filters_and_agrees_with_count_devices(sim: Sim) ->
         counts = await call(client, "count_devices")
         status, expected = Counter(counts["summaryStatus"]).most_common(1)[0]
         selector = f"status.summary.status={status}"
-        devices, _ = await page_all(client, "query_devices", {"field_selector": selector, "limit": 7})
+        devices, _ = await page_all(
+            client, "query_devices", {"field_selector": selector, "limit": 7, "fields": ["status.summary"]}
+        )
         narrowed = await call(client, "count_devices", {"field_selector": selector})
     assert len(devices) == expected == narrowed["total"]
     assert {d["status"]["summary"]["status"] for d in devices} == {status}
@@ -110,9 +112,11 @@ async def test_field_selector_filters_and_agrees_with_count_devices(sim: Sim) ->
 
 async def test_label_selector_filters_devices(sim: Sim) -> None:
     async with client_for(services_for(*sim)) as client:
-        labels = (await call(client, "list_device_labels"))["labels"]
+        labels = (await call(client, "list_device_labels"))["data"]
         key, values = next(iter(labels.items()))
-        devices, _ = await page_all(client, "query_devices", {"label_selector": f"{key}={values[0]}"})
+        devices, _ = await page_all(
+            client, "query_devices", {"label_selector": f"{key}={values[0]}", "fields": ["metadata.labels"]}
+        )
     assert devices
     assert all(d["metadata"]["labels"][key] == values[0] for d in devices)
 

@@ -80,7 +80,7 @@ SAME_QUESTION: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
     ("/rest/v1/fleets", {"limit": 2, "full": "true"}, "query_fleets", {"limit": 2, "full": True}),
     ("/rest/v1/events", {"limit": 4, "order": "asc"}, "query_events", {"limit": 4, "order": "asc"}),
     ("/rest/v1/device-counts", {}, "count_devices", {}),
-    ("/rest/v1/device-labels", {"limit": 20}, "list_device_labels", {"limit": 20}),
+    ("/rest/v1/device-labels", {"key": "region"}, "list_device_labels", {"key": "region"}),
 ]
 
 
@@ -114,7 +114,7 @@ async def test_one_object_by_name_in_the_path(served: ServedApp, sim: Simulated)
 
 def _first_name(answer: dict[str, Any]) -> str:
     """The first object name in a list answer, wherever the compact view puts it."""
-    item = answer["items"][0]
+    item = answer["data"][0]
     name = item.get("name") or item.get("metadata", {}).get("name")
     assert isinstance(name, str), item
     return name
@@ -127,7 +127,7 @@ def test_each_caller_sees_what_flight_control_lets_them(rest: httpx.Client, sim:
         query: dict[str, Any] = {"limit": 1000, "fields": ["metadata.name"]}
         response = rest.get("/rest/v1/devices", params=query, headers=bearer(token))
         assert response.status_code == 200, response.text
-        seen[user] = {_name(item) for item in response.json()["items"]}
+        seen[user] = {_name(item) for item in response.json()["data"]}
         assert seen[user] == sim.device_names(token), (
             f"{user} sees exactly what Flight Control lists for them"
         )

@@ -56,12 +56,12 @@ async def test_unknown_fields_and_enum_values_survive_every_view(future: Any) ->
         full = await call(client, "query_devices", {"name": "future-device", "full": True})
         compact = await call(client, "query_devices", {"field_selector": "metadata.name=future-device"})
         counts = await call(client, "count_devices", {"label_selector": "site=lab"})
-    device = full["item"]
+    device = full["data"]
     assert device["spec"]["quantumAccelerator"] == {"enabled": True}
     assert device["metadata"]["generationHint"] == "from-a-newer-server"
     assert device["status"]["carbonFootprint"] == {"grams": 12}
     assert device["status"]["resources"]["gpu"] == "Melting"
-    (item,) = compact["items"]
+    (item,) = compact["data"]
     assert item["status"]["summary"]["status"] == "Dreaming"
     assert item["status"]["updated"]["status"] == "Teleporting"
     assert item["status"]["applicationsSummary"]["status"] == "Hibernating"
