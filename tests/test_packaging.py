@@ -161,7 +161,7 @@ async def test_installed_command_answers_query_devices_over_stdio(
         server_version = client.server_info.version
     answer = json.loads(result.content[0].text)
     assert answer["total"] == 8
-    assert len(answer["items"]) == 3
+    assert len(answer["data"]) == 3
     assert server_version == _pyproject()["project"]["version"]
 
 
