@@ -282,11 +282,6 @@ def _operation_object(endpoint: RestEndpoint, components: dict[str, Any]) -> dic
 
 def _health_paths() -> dict[str, Any]:
     status = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
-    not_ready = {
-        "type": "object",
-        "properties": {"status": {"type": "string"}, "reason": {"type": "string"}},
-        "required": ["status", "reason"],
-    }
 
     def ok(description: str) -> dict[str, Any]:
         return {"description": description, "content": {"application/json": {"schema": status}}}
@@ -303,13 +298,14 @@ def _health_paths() -> dict[str, Any]:
         "/readyz": {
             "get": {
                 "operationId": "readyz",
-                "summary": "Flight Control answers (with the server's credentials unless in pass-through)",
+                "summary": "The server can serve callers: Flight Control answers (and accepts the server's "
+                "credentials unless in pass-through) and is not rate-limiting token checks",
                 "security": [],
                 "responses": {
                     "200": ok("Ready to serve."),
                     "503": {
-                        "description": "Not ready; the reason says why.",
-                        "content": {"application/json": {"schema": not_ready}},
+                        "description": 'Not ready (`{"status": "not ready"}`); the server\'s log says why.',
+                        "content": {"application/json": {"schema": status}},
                     },
                 },
             }
