@@ -171,6 +171,114 @@ def test_version_comes_from_pyproject_in_a_clone() -> None:
     assert version.__version__ == _pyproject()["project"]["version"]
 
 
+# --- server.json (the MCP server registry) -----------------------------------------------------------
+
+SERVER_JSON_SCHEMA = re.compile(
+    r"^https://static\.modelcontextprotocol\.io/schemas/\d{4}-\d{2}-\d{2}/server\.schema\.json$"
+)
+SERVER_JSON_KEYS = {
+    "$schema", "_meta", "name", "title", "description", "version", "websiteUrl", "repository", "icons",
+    "packages", "remotes",
+}  # fmt: skip
+SERVER_JSON_VARIABLE_KEYS = {"name", "description", "format", "isRequired", "isSecret", "value", "default"}
+
+
+def _server_json() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((ROOT / "server.json").read_text(encoding="utf-8"))
+    return document
+
+
+def test_server_json_follows_the_registry_schema() -> None:
+    """The fields and limits the registry's server.schema.json documents (no network to fetch it here)."""
+    server = _server_json()
+    assert SERVER_JSON_SCHEMA.match(server["$schema"]), server["$schema"]
+    assert set(server) <= SERVER_JSON_KEYS, set(server) - SERVER_JSON_KEYS
+    assert re.fullmatch(r"[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+", server["name"])
+    assert len(server["name"]) <= 200
+    assert 1 <= len(server["description"]) <= 100
+    assert 1 <= len(server["title"]) <= 100
+    assert server["repository"]["source"] == "github"
+    owner = server["repository"]["url"].removeprefix("https://github.com/").split("/")[0]
+    assert server["name"].startswith(f"io.github.{owner}/"), "GitHub namespaces are io.github.<owner>/"
+    for package in server["packages"]:
+        assert package["registryType"] in ("pypi", "oci")
+        assert package["transport"]["type"] in ("stdio", "streamable-http", "sse")
+        for argument in package.get("runtimeArguments", []) + package.get("packageArguments", []):
+            assert argument["type"] in ("named", "positional")
+            assert argument["type"] != "named" or argument["name"].startswith("-")
+        for variable in package.get("environmentVariables", []):
+            assert set(variable) <= SERVER_JSON_VARIABLE_KEYS, set(variable) - SERVER_JSON_VARIABLE_KEYS
+            assert variable.get("format", "string") in ("string", "number", "boolean", "filepath")
+
+
+def test_server_json_describes_this_release_and_its_published_forms() -> None:
+    server = _server_json()
+    project = _pyproject()["project"]
+    assert server["version"] == project["version"]
+    packages = {package["registryType"]: package for package in server["packages"]}
+    assert packages["pypi"]["identifier"] == project["name"]
+    assert packages["pypi"]["version"] == project["version"]
+    assert packages["oci"]["identifier"] == f"quay.io/flightctl/flightctl-mcp:{project['version']}"
+    # Ownership proofs the registry checks: the PyPI description (README) and the image label name it.
+    assert f"mcp-name: {server['name']}" in (ROOT / "README.md").read_text(encoding="utf-8")
+    labels = " ".join(rest for keyword, rest in _final_stage(CONTAINERFILE) if keyword == "LABEL")
+    assert f'io.modelcontextprotocol.server.name="{server["name"]}"' in labels
+    # Every variable a registry client would ask for is one the server reads, with a valid value.
+    known = {option.env for option in config.OPTIONS}
+    for package in server["packages"]:
+        for variable in package.get("environmentVariables", []):
+            assert variable["name"] in known, variable["name"]
+    oci_env = {v["name"]: v["value"] for v in packages["oci"]["environmentVariables"] if "value" in v}
+    assert oci_env == {"MCP_TRANSPORT": "stdio"}, "a client that starts the image talks over stdin/stdout"
+    assert {argument["name"] for argument in packages["oci"]["runtimeArguments"]} >= {"-i"}
+
+
+def test_the_image_is_tagged_with_the_version_server_json_names() -> None:
+    job = _jobs()["container"]
+    (meta,) = _steps_using(job, "docker/metadata-action")
+    tags = [line.strip() for line in meta["with"]["tags"].splitlines() if line.strip()]
+    assert any(tag.startswith("type=raw,value=${{ steps.version.outputs.version }}") for tag in tags), tags
+
+
+async def test_a_registry_client_starting_the_pypi_package_gets_answers(
+    installed: Installed, make_simulator: Any, tmp_path: Path
+) -> None:
+    """What a registry client runs from server.json: `uvx flightctl-mcp` with the variables it lists."""
+    from fastmcp import Client
+    from fastmcp.client.transports import StdioTransport
+
+    package = next(p for p in _server_json()["packages"] if p["registryType"] == "pypi")
+    assert package["runtimeHint"] == "uvx"
+    sim = make_simulator(devices=3, tls=False)
+    values = {
+        "API_BASE_URL": sim.base_url,
+        "OIDC_TOKEN_URL": sim.oidc_token_url,
+        "REFRESH_TOKEN": sim.issue_tokens(user="admin").refresh_token,
+    }
+    listed = {variable["name"] for variable in package["environmentVariables"]}
+    assert set(values) <= listed
+    env = {**_clean_env(tmp_path), **values}
+    transport = StdioTransport(str(installed.command), [], env=env, cwd=str(tmp_path), keep_alive=False)
+    async with Client(transport, timeout=60) as client:
+        result = await client.call_tool("count_devices", {})
+    assert json.loads(result.content[0].text)["total"] == 3
+
+
+# --- CHANGELOG.md ----------------------------------------------------------------------------------
+
+
+def test_changelog_opens_with_this_release() -> None:
+    """Keep a Changelog: Unreleased first, then the version pyproject.toml builds, dated, with a link."""
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    releases = re.findall(r"^## \[([^\]]+)\](?: - (\d{4}-\d{2}-\d{2}))?$", text, re.M)
+    assert releases[0] == ("Unreleased", "")
+    version, date = releases[1]
+    assert version == _pyproject()["project"]["version"], "add this release to CHANGELOG.md"
+    assert date, f"[{version}] needs its release date"
+    for name, _ in releases:
+        assert re.search(rf"^\[{re.escape(name)}\]: https://", text, re.M), f"no link for [{name}]"
+
+
 # --- Containerfile ----------------------------------------------------------------------------------
 
 
