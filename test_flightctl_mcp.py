@@ -165,7 +165,7 @@ def env_only(
     refresh_token: str | None = None,
     **extra: str,
 ) -> dict[str, str]:
-    """The seed README's environment-only setup: API URL, bare realm URL, refresh token, CA file."""
+    """The README's environment-only setup: API URL, bare realm URL, refresh token, CA file."""
     return base_env(
         home,
         API_BASE_URL=sim.base_url,
@@ -222,7 +222,7 @@ def current_client_yaml(
 
 
 def legacy_client_yaml(sim: SimulatorServer, ca_file: Path, *, user: str = "admin") -> dict[str, Any]:
-    """The pre-1.0 client.yaml the seed reads: auth-provider.config with server/client-id/refresh-token."""
+    """A pre-1.0 flightctl client.yaml: auth-provider.config with server/client-id/refresh-token."""
     return {
         "service": {"server": sim.base_url, "certificate-authority": str(ca_file)},
         "authentication": {
@@ -463,7 +463,7 @@ async def test_live_checks_hold_on_the_simulator(
 
 
 def test_live_instance_script_prints_a_report(sim: SimulatorServer, ca_file: Path, tmp_path: Path) -> None:
-    """`python test_live_instance.py` (the seed's promise) runs every check and says what passed."""
+    """`python test_live_instance.py` (as the README promises) runs every check and says what passed."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "test_live_instance.py")],
         cwd=ROOT,

@@ -89,7 +89,7 @@ def token_posts(sim: Sim, path: str) -> int:
 
 
 def oidc_settings(sim: Sim, home: Path, refresh_token: str, **extra: str) -> Settings:
-    # A bare realm URL, as the seed README allows: the token path is appended.
+    # A bare realm URL, as the README allows: the token path is appended.
     return load_settings(
         {}, environ(sim, home, OIDC_TOKEN_URL=sim.server.oidc_issuer, REFRESH_TOKEN=refresh_token, **extra)
     )

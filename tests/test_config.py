@@ -73,7 +73,7 @@ def current_client_yaml(server: str = "https://api.flightctl.test:3443", **auth:
 
 
 def legacy_client_yaml() -> dict[str, Any]:
-    """The ≤ 0.10 shape the seed reads: auth-provider.config with server, client-id, refresh-token."""
+    """The ≤ 0.10 flightctl shape: auth-provider.config with server, client-id, refresh-token."""
     return {
         "service": {"server": "https://api.legacy.test/", "insecureSkipVerify": True},
         "authentication": {
