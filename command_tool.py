@@ -11,9 +11,9 @@ through MCP elicitation within ``MCP_COMMAND_CONFIRM_TIMEOUT``. Then console.py 
 console WebSocket. The output is the device's text: it goes back under ``data``, apart from the server's
 words.
 
-Every attempt, allowed or refused, writes one line to the ``flightctl_mcp.audit`` logger: when, who
-(the token's identity), device, argv, outcome, exit code, duration and bytes of output. The output
-itself and tokens are never logged.
+Every attempt, allowed or refused, is one record of the audit trail (audit.py): when, who (the token's
+identity), device, argv, outcome, exit code, duration and bytes of output. The output itself and tokens
+are never logged.
 """
 
 from __future__ import annotations
@@ -21,12 +21,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import re
 import shlex
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pydantic
@@ -47,6 +45,8 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from allowlist import shown_argv
+from answers import DATA
+from audit import AUDIT_LOGGER, trail
 from auth import token_source_for_request
 from console import ConsoleClient, ConsoleResult
 from errors import CommandRefused, ConfigurationError, FlightControlError, InvalidRequest, user_error
@@ -70,8 +70,6 @@ __all__ = [
 
 TOOL_NAME = "run_command_on_device"
 SUMMARY = "Run one command on one device through its remote console (opt-in; see the tool's own text)."
-AUDIT_LOGGER = "flightctl_mcp.audit"
-_audit = logging.getLogger(AUDIT_LOGGER)
 
 # Resource names are DNS-1123 subdomains (Flight Control's generic name rule).
 _DEVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -79,7 +77,6 @@ _DEVICE_NAME_MAX = 253
 # The argv travels in the URL's query string: keep it well under common proxy URL limits.
 _ARGV_MAX_BYTES = 4096
 _CONFIRM_KEY = "confirm_command"
-DATA = "data"  # the key that holds what the device said, as in every answer
 
 ANNOTATIONS = ToolAnnotations(
     title="Run a command on a device",
@@ -240,9 +237,8 @@ def _audit_line(
     duration: float,
     reason: str | None = None,
 ) -> None:
-    """One INFO line per attempt; values are JSON-quoted so no argument can forge a second line."""
-    record = {
-        "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    """One audit record per attempt (audit.py writes it, rate-limiting flooded refusals)."""
+    record: dict[str, Any] = {
         "outcome": outcome,
         "who": who or "unknown",
         "device": device,
@@ -253,12 +249,7 @@ def _audit_line(
     }
     if reason:
         record["reason"] = reason
-    _audit.info(
-        "%s %s",
-        TOOL_NAME,
-        " ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in record.items()),
-        extra={"audit": record},
-    )
+    trail.attempt(record)
 
 
 # --- confirmation ----------------------------------------------------------------------------------

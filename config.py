@@ -64,6 +64,7 @@ __all__ = [
     "TLSSettings",
     "check_http_exposure",
     "command_exposure_warning",
+    "default_audit_log_file",
     "default_client_config_path",
     "default_log_file",
     "is_loopback_host",
@@ -158,6 +159,7 @@ class Settings:
     log_level: str = "INFO"
     mcp_log_level: str = "info"
     log_file: Path = field(default_factory=lambda: Path("~/.local/share/flightctl-mcp/flightctl-mcp.log"))
+    audit_log_file: Path | None = None  # None: flightctl-mcp-audit.log next to log_file
     log_to_stderr: bool = False
     response_token_budget: int = 10000
     commands: CommandSettings = field(default_factory=CommandSettings)
@@ -249,7 +251,8 @@ LOG_LEVEL = Option(
 )  # fmt: skip
 MCP_LOG_LEVEL = Option(
     "MCP_LOG_LEVEL", "--mcp-log-level", "info", choice_of(tuple(v.lower() for v in LOG_LEVELS), str.lower),
-    "Level of fastmcp's and uvicorn's log lines.", G_LOG,
+    "Level of fastmcp's and uvicorn's log lines (never below info: their debug lines carry payloads).",
+    G_LOG,
 )  # fmt: skip
 LOG_FILE = Option(
     "LOG_FILE", "--log-file", None, parse_path,
@@ -260,9 +263,15 @@ LOG_TO_STDERR = _bool_option(
     "LOG_TO_STDERR",
     "--log-to-stderr",
     "false",
-    "Also write log lines to stderr (containers); stdout is never used.",
+    "Also write log lines (and the command audit) to stderr (containers); stdout is never used.",
     G_LOG,
 )
+AUDIT_LOG_FILE = Option(
+    "AUDIT_LOG_FILE", "--audit-log-file", None, parse_path,
+    "Rotating file of the device-command audit (10 MB x 20 backups, mode 0600), apart from the log and "
+    "written at any LOG_LEVEL.", G_LOG,
+    default_doc="flightctl-mcp-audit.log next to LOG_FILE",
+)  # fmt: skip
 MCP_TRANSPORT = Option(
     "MCP_TRANSPORT", "--transport", "stdio", choice_of(TRANSPORTS, str.lower),
     "How MCP clients connect: stdio, sse (/sse) or streamable-http (MCP_PATH).", G_MCP,
@@ -402,7 +411,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     MCP_RESPONSE_TOKEN_BUDGET,
     OIDC_TOKEN_URL, OIDC_CLIENT_ID, REFRESH_TOKEN, ACCESS_TOKEN,
     CA_CERT_PATH, INSECURE_SKIP_VERIFY,
-    LOG_LEVEL, MCP_LOG_LEVEL, LOG_FILE, LOG_TO_STDERR,
+    LOG_LEVEL, MCP_LOG_LEVEL, LOG_FILE, LOG_TO_STDERR, AUDIT_LOG_FILE,
     MCP_TRANSPORT, MCP_HOST, MCP_PORT, MCP_PATH, MCP_STATELESS,
     MCP_AUTH_MODE, MCP_SHARED_SECRET, MCP_ALLOWED_HOSTS, MCP_ALLOWED_ORIGINS, MCP_MAX_BODY_BYTES,
     MCP_RATE_LIMIT, MCP_TLS_CERT, MCP_TLS_KEY, MCP_PUBLIC_URL, MCP_TOKEN_CHECKS_PER_HOUR,
@@ -421,6 +430,7 @@ def load_settings(flags: Mapping[str, str], environ: Mapping[str, str]) -> Setti
     """Build the one Settings object. ``flags`` is keyed by environment-variable name."""
     values = Values(OPTIONS, flags, environ)
     client_file = _client_file(values, environ)
+    log_file = values.get_or_none(LOG_FILE) or default_log_file(environ)
     ca_cert_path = values.get_or_none(CA_CERT_PATH)
     tls = api_tls(ca_cert_path, ca_cert_path is None and values.get(INSECURE_SKIP_VERIFY), client_file)
     api_base_url = values.get_or_none(API_BASE_URL)
@@ -438,7 +448,8 @@ def load_settings(flags: Mapping[str, str], environ: Mapping[str, str]) -> Setti
         path=values.get(MCP_PATH),
         log_level=values.get(LOG_LEVEL),
         mcp_log_level=values.get(MCP_LOG_LEVEL),
-        log_file=values.get_or_none(LOG_FILE) or default_log_file(environ),
+        log_file=log_file,
+        audit_log_file=values.get_or_none(AUDIT_LOG_FILE) or default_audit_log_file(log_file),
         log_to_stderr=values.get(LOG_TO_STDERR),
         response_token_budget=values.get(MCP_RESPONSE_TOKEN_BUDGET),
         commands=_command_settings(values),
@@ -679,6 +690,11 @@ def default_log_file(environ: Mapping[str, str]) -> Path:
     """~/.local/share/flightctl-mcp/flightctl-mcp.log, honouring XDG_DATA_HOME."""
     base = environ.get("XDG_DATA_HOME") or str(home_dir(environ) / ".local" / "share")
     return Path(base) / "flightctl-mcp" / "flightctl-mcp.log"
+
+
+def default_audit_log_file(log_file: Path) -> Path:
+    """flightctl-mcp-audit.log in the log file's directory."""
+    return log_file.with_name("flightctl-mcp-audit.log")
 
 
 def default_state_dir(environ: Mapping[str, str]) -> Path:

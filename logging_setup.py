@@ -1,5 +1,14 @@
 """Logging: a private rotating file (and optionally stderr), with secrets masked; never stdout.
 
+The device-command audit (audit.py) gets a stream of its own: its own rotating file (10 MB x 20), also on
+stderr with LOG_TO_STDERR, at INFO whatever LOG_LEVEL says, and never through the ordinary handlers, so
+ordinary lines can neither silence it nor rotate it away.
+
+Payloads never reach a log, at any level: the transport libraries (mcp, fastmcp, sse_starlette, uvicorn,
+websockets, httpx/httpcore, urllib3) log whole JSON-RPC messages, SSE chunks or frame bytes (answers,
+command output, tokens) at DEBUG, so their records below INFO are dropped by every handler here and their
+loggers never go below INFO. Our own code never logs an answer or an output.
+
 stdout carries the MCP protocol in stdio mode, so no handler here ever writes to it. The file is created
 0600 in a 0700 directory because, even redacted, log lines name devices and users. Every line passes a
 redaction filter that masks bearer tokens, JWT-looking strings, ``*_token=`` values and the literal
@@ -17,9 +26,11 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from config import Secret, Settings
+from audit import AUDIT_LOGGER
+from config import Secret, Settings, default_audit_log_file
 
 __all__ = [
+    "AUDIT_BACKUP_COUNT",
     "BACKUP_COUNT",
     "MAX_BYTES",
     "RedactionFilter",
@@ -29,6 +40,7 @@ __all__ = [
 
 MAX_BYTES = 10 * 1024 * 1024
 BACKUP_COUNT = 5
+AUDIT_BACKUP_COUNT = 20
 LINE_FORMAT = "%(asctime)s %(levelname)-8s [%(name)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 MASK = "***"
@@ -61,6 +73,19 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 _OURS = "_flightctl_mcp_handler"
+#: Library families whose DEBUG (and TRACE) records carry message payloads: never below INFO.
+PAYLOAD_LOGGERS = (
+    "mcp",
+    "fastmcp",
+    "sse_starlette",
+    "uvicorn",
+    "websockets",
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "hpack",
+    "urllib3",
+)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -95,6 +120,13 @@ class RedactionFilter(logging.Filter):
         return True
 
 
+class PayloadFilter(logging.Filter):
+    """Drops the transport libraries' records below INFO: they carry answers, output and tokens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.INFO or record.name.partition(".")[0] not in PAYLOAD_LOGGERS
+
+
 class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A RotatingFileHandler whose every file (also after rollover) is created with mode 0600."""
 
@@ -116,28 +148,51 @@ def _settings_secrets(settings: Settings) -> list[str]:
     return [s.reveal() for s in candidates if s]
 
 
-def _open_file_handler(path: Path) -> logging.Handler:
+def _open_file_handler(path: Path, backups: int = BACKUP_COUNT) -> logging.Handler:
     directory = path.parent
     if not directory.exists():
         directory.mkdir(parents=True, mode=0o700)
         directory.chmod(0o700)  # mkdir's mode is filtered by the umask
     return _PrivateRotatingFileHandler(
-        path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", delay=False
+        path, maxBytes=MAX_BYTES, backupCount=backups, encoding="utf-8", delay=False
     )
 
 
-def _remove_our_handlers(root: logging.Logger) -> None:
-    for handler in list(root.handlers):
+def _remove_our_handlers(logger: logging.Logger) -> None:
+    for handler in list(logger.handlers):
         if getattr(handler, _OURS, False):
-            root.removeHandler(handler)
+            logger.removeHandler(handler)
             handler.close()
 
 
-def _install(root: logging.Logger, handler: logging.Handler, secrets: list[str]) -> None:
+def _install(logger: logging.Logger, handler: logging.Handler, secrets: list[str]) -> None:
     handler.setFormatter(logging.Formatter(LINE_FORMAT, DATE_FORMAT))
+    handler.addFilter(PayloadFilter())
     handler.addFilter(RedactionFilter(secrets))
     setattr(handler, _OURS, True)
-    root.addHandler(handler)
+    logger.addHandler(handler)
+
+
+def _configure_audit(settings: Settings, secrets: list[str]) -> Path | None:
+    """The audit's own stream: its file (stderr when that cannot be written) and stderr in containers."""
+    audit = logging.getLogger(AUDIT_LOGGER)
+    _remove_our_handlers(audit)
+    audit.setLevel(logging.INFO)
+    audit.propagate = False
+    path = (settings.audit_log_file or default_audit_log_file(settings.log_file)).expanduser()
+    try:
+        _install(audit, _open_file_handler(path, AUDIT_BACKUP_COUNT), secrets)
+    except OSError as exc:
+        _install(audit, logging.StreamHandler(sys.stderr), secrets)
+        logging.getLogger(__name__).warning(
+            "Cannot write the audit file %s (%s); the command audit goes to stderr. Set AUDIT_LOG_FILE.",
+            path,
+            exc.strerror or exc,
+        )
+        return None
+    if settings.log_to_stderr:
+        _install(audit, logging.StreamHandler(sys.stderr), secrets)
+    return path
 
 
 def _route_library_loggers(level: str) -> None:
@@ -154,9 +209,9 @@ def _route_library_loggers(level: str) -> None:
             logger.removeHandler(handler)
         logger.propagate = True
         logger.setLevel(level.upper())
-    # At DEBUG, websockets logs the first bytes of every frame: device command output. Never log that.
-    websockets = logging.getLogger("websockets")
-    websockets.setLevel(max(websockets.level, logging.INFO))
+    for name in PAYLOAD_LOGGERS:  # their DEBUG lines are payloads (PayloadFilter drops any that slip by)
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
 
 
 def configure_logging(settings: Settings) -> Path | None:
@@ -174,6 +229,7 @@ def configure_logging(settings: Settings) -> Path | None:
     if settings.log_to_stderr or file_error is not None:
         _install(root, logging.StreamHandler(sys.stderr), secrets)
     _route_library_loggers(settings.mcp_log_level)
+    _configure_audit(settings, secrets)
     if file_error is not None:
         root.warning(
             "Cannot write the log file %s (%s); logging to stderr instead. Set LOG_FILE to a writable path.",

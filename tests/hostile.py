@@ -8,9 +8,24 @@ simulated agent sends a malformed exit status on the console, with what a user s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["CONSOLE_DEVICES", "DEVICE", "ENROLLMENT", "EVENT", "FLEET", "HOSTILE_FILE", "HOSTNAME", "MARK"]
+from conftest import TLSFiles
+from simulator.harness import SimulatorServer
+
+__all__ = [
+    "CONSOLE_DEVICES",
+    "DEVICE",
+    "ENROLLMENT",
+    "EVENT",
+    "FLEET",
+    "HOSTILE_FILE",
+    "HOSTNAME",
+    "MARK",
+    "hostile_simulator",
+]
 
 HOSTILE_FILE = Path(__file__).parent / "fixtures" / "hostile.yaml"
 MARK = "IGNORE-PREVIOUS-INSTRUCTIONS"
@@ -30,3 +45,17 @@ CONSOLE_DEVICES = {
     "hostile-console-message": "exit status",
     "hostile-console-flood": "exit status",
 }
+
+
+@contextmanager
+def hostile_simulator(tls: TLSFiles) -> Iterator[SimulatorServer]:
+    """A small HTTPS simulator with the hostile objects loaded, until the block ends."""
+    with SimulatorServer(
+        devices=4,
+        lab_devices=1,
+        load=[HOSTILE_FILE],
+        tls_cert=tls.cert,
+        tls_key=tls.key,
+        console_wait_seconds=0.3,
+    ) as server:
+        yield server

@@ -19,7 +19,9 @@ import trustme
 from fastmcp import Client
 from fastmcp.client.elicitation import ElicitResult
 
+import command_tool
 from allowlist import parse_allowlist
+from audit import AuditTrail
 from auth import StaticTokenSource
 from command_tool import AUDIT_LOGGER, TOOL_NAME, CommandTool
 from config import CommandSettings, Secret, Settings, TLSSettings
@@ -31,6 +33,12 @@ from operations import OPERATIONS_BY_NAME
 from services import Services
 from simulator.state import DEFAULT_ORG
 from tests.test_simulator_console import ConsoleSimulator, serve_console_simulator
+
+
+@pytest.fixture(autouse=True)
+def fresh_audit_trail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no refusals counted, so the per-caller rate limit never spans tests."""
+    monkeypatch.setattr(command_tool, "trail", AuditTrail())
 
 
 @pytest.fixture(scope="module")

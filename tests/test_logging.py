@@ -11,8 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from audit import AUDIT_LOGGER
 from config import Settings, load_settings
-from logging_setup import BACKUP_COUNT, LIBRARY_LOGGERS, MAX_BYTES, configure_logging, redact
+from logging_setup import (
+    BACKUP_COUNT,
+    LIBRARY_LOGGERS,
+    MAX_BYTES,
+    PAYLOAD_LOGGERS,
+    configure_logging,
+    redact,
+)
+
+#: Every logger configure_logging touches, restored after each test.
+TOUCHED = (*LIBRARY_LOGGERS, *PAYLOAD_LOGGERS, AUDIT_LOGGER)
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiIsImV4cCI6MTl9.c2lnbmF0dXJlLXBhcnQ"
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (\w+)\s+\[([\w.]+)\] (.*)$")
@@ -29,8 +40,8 @@ def restore_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(fastmcp.settings, "log_enabled", fastmcp.settings.log_enabled)
     root = logging.getLogger()
     saved_root = (list(root.handlers), root.level)
-    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level) for n in LIBRARY_LOGGERS}
-    saved_propagate = {n: logging.getLogger(n).propagate for n in LIBRARY_LOGGERS}
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level) for n in TOUCHED}
+    saved_propagate = {n: logging.getLogger(n).propagate for n in TOUCHED}
     yield
     for handler in root.handlers:
         if handler not in saved_root[0]:
@@ -38,6 +49,9 @@ def restore_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     root.handlers[:], root.level = saved_root
     for name, (handlers, level) in saved.items():
         logger = logging.getLogger(name)
+        for handler in logger.handlers:
+            if handler not in handlers:
+                handler.close()
         logger.handlers[:] = handlers
         logger.setLevel(level)
         logger.propagate = saved_propagate[name]
@@ -82,8 +96,11 @@ def test_rotation_keeps_five_private_backups_of_ten_megabytes(tmp_path: Path) ->
         log.info("round %d", round_)
         handler.doRollover()
     log.info("after rotation")
-    files = sorted(p.name for p in settings.log_file.parent.iterdir())
+    files = sorted(p.name for p in settings.log_file.parent.iterdir() if "audit" not in p.name)
     assert files == ["flightctl-mcp.log"] + [f"flightctl-mcp.log.{i}" for i in range(1, 6)]
+    assert (settings.log_file.parent / "flightctl-mcp-audit.log").read_text() == "", (
+        "not rotated with the log"
+    )
     for path in settings.log_file.parent.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert "after rotation" in settings.log_file.read_text()
@@ -150,6 +167,34 @@ def test_mcp_log_level_governs_library_loggers(tmp_path: Path) -> None:
     assert "library chatter" not in text
     assert "library warning" in text
     assert "our own detail" in text
+
+
+@pytest.mark.parametrize(
+    "library", ["mcp.server.sse", "fastmcp.server.server", "sse_starlette.sse", "httpcore"]
+)
+def test_library_debug_lines_never_reach_a_log_even_at_debug(tmp_path: Path, library: str) -> None:
+    settings = settings_for(tmp_path, LOG_LEVEL="DEBUG", MCP_LOG_LEVEL="debug")
+    configure_logging(settings)
+    logging.getLogger(library).setLevel(logging.DEBUG)  # as a library might do itself
+    logging.getLogger(library).debug("Sending message via SSE: the answer")
+    logging.getLogger(library).info("library info")
+    logging.getLogger("auth").debug("our own detail")
+    text = settings.log_file.read_text()
+    assert "the answer" not in text
+    assert "library info" in text
+    assert "our own detail" in text
+
+
+def test_the_audit_has_its_own_file_at_any_log_level(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, LOG_LEVEL="ERROR")
+    configure_logging(settings)
+    logging.getLogger(AUDIT_LOGGER).info('run_command_on_device outcome="refused"')
+    logging.getLogger("cli").error("an ordinary error")
+    audit_file = settings.log_file.with_name("flightctl-mcp-audit.log")
+    assert stat.S_IMODE(audit_file.stat().st_mode) == 0o600
+    assert 'outcome="refused"' in audit_file.read_text()
+    assert "an ordinary error" not in audit_file.read_text()
+    assert "run_command_on_device" not in settings.log_file.read_text()
 
 
 def test_unwritable_log_file_falls_back_to_stderr(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:

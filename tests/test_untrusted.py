@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
+import command_tool
 from allowlist import parse_allowlist
+from audit import AuditTrail
 from auth import StaticTokenSource
 from command_tool import TOOL_NAME
 from config import CommandSettings, Secret, Settings, TLSSettings
@@ -35,16 +37,15 @@ def ca_file(simulator_tls_files: TLSFiles) -> Path:
     return simulator_tls_files.ca
 
 
+@pytest.fixture(autouse=True)
+def fresh_audit_trail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no refusals counted, so the per-caller rate limit never spans tests."""
+    monkeypatch.setattr(command_tool, "trail", AuditTrail())
+
+
 @pytest.fixture(scope="module")
 def sim(simulator_tls_files: TLSFiles) -> Iterator[SimulatorServer]:
-    with SimulatorServer(
-        devices=4,
-        lab_devices=1,
-        load=[hostile.HOSTILE_FILE],
-        tls_cert=simulator_tls_files.cert,
-        tls_key=simulator_tls_files.key,
-        console_wait_seconds=0.3,
-    ) as server:
+    with hostile.hostile_simulator(simulator_tls_files) as server:
         yield server
 
 
