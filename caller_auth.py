@@ -55,6 +55,7 @@ __all__ = [
     "LoginConfig",
     "PassThroughVerifier",
     "SharedSecretVerifier",
+    "default_provider",
     "passthrough_access_token",
     "verifier_for",
 ]
@@ -194,7 +195,7 @@ class IdentityProvider:
             body = await self._probe.auth_config()
         except APIConnectionError:
             return self._clock() + self._retry, None
-        login = _default_provider(body)
+        login = default_provider(body)
         if login is not None and login.issuer and login.provider_type == "oidc":
             try:
                 discovery = await self._probe.issuer_document(
@@ -228,7 +229,8 @@ class IdentityProvider:
         except APIConnectionError:
             return self._keys
         keys: dict[str, jwt.PyJWK] = {}
-        for entry in body.get("keys", [])[:50]:
+        published = body.get("keys")
+        for entry in published[:50] if isinstance(published, list) else []:
             if (
                 not isinstance(entry, dict)
                 or not isinstance(entry.get("kid"), str)
@@ -237,19 +239,20 @@ class IdentityProvider:
                 continue
             try:
                 keys[entry["kid"]] = jwt.PyJWK(entry)
-            except jwt.PyJWTError:
-                continue  # a key type this library cannot use: tokens signed with it go to Flight Control
+            except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+                continue  # a key this library cannot use: tokens signed with it go to Flight Control
         return keys
 
 
-def _default_provider(body: dict[str, Any]) -> LoginConfig | None:
+def default_provider(body: dict[str, Any]) -> LoginConfig | None:
     """The provider `flightctl login` would pick: defaultProvider, else the first."""
-    providers = [p for p in body.get("providers") or [] if isinstance(p, dict)]
+    listed = body.get("providers")
+    providers = [p for p in listed if isinstance(p, dict)] if isinstance(listed, list) else []
     if not providers:
         return None
     default = body.get("defaultProvider")
-    chosen = next((p for p in providers if (p.get("metadata") or {}).get("name") == default), providers[0])
-    spec = chosen.get("spec") or {}
+    chosen = next((p for p in providers if _field(p, "metadata").get("name") == default), providers[0])
+    spec = _field(chosen, "spec")
     scopes = spec.get("scopes")
     return LoginConfig(
         issuer=spec.get("issuer") if isinstance(spec.get("issuer"), str) else None,
@@ -260,6 +263,12 @@ def _default_provider(body: dict[str, Any]) -> LoginConfig | None:
 
 
 # --- caller identities -----------------------------------------------------------------------------
+
+
+def _field(document: dict[str, Any], name: str) -> dict[str, Any]:
+    """A nested object of an answer, or {} when it is missing or not an object."""
+    value = document.get(name)
+    return value if isinstance(value, dict) else {}
 
 
 class _CallerToken(AccessToken):

@@ -50,6 +50,10 @@ _PASSTHROUGH_REFUSED = (
     "tokens last minutes). Log in again (your client's OAuth login, or `flightctl login`) and send the "
     "new access token."
 )
+_NO_OAUTH = (
+    "Flight Control's login provider names no OAuth issuer that MCP clients could log in at; send the "
+    "token `flightctl login` stored as 'Authorization: Bearer <token>' instead."
+)
 _SECRET_MISSING = (
     "This MCP server needs the shared secret its operator set: send 'Authorization: Bearer <secret>'."
 )
@@ -70,12 +74,14 @@ def metadata_routes(identity: IdentityProvider, mcp_path: str, public_url: str |
 
     async def metadata(request: Request) -> Response:
         login = await identity.login()
-        if login is None or not login.issuer:
+        if login is None:
             return json_error(
                 "Flight Control's login configuration cannot be read right now; retry shortly.",
                 503,
                 {"Retry-After": "30"},
             )
+        if not login.issuer:
+            return json_error(_NO_OAUTH, 404)
         base = _base_url(request.scope, public_url)
         resource = base + (mcp_path if request.url.path != METADATA_PATH else "")
         document = ProtectedResourceMetadata(
@@ -146,10 +152,11 @@ class ChallengeMiddleware:
                 _SECRET_REFUSED if refused else _SECRET_MISSING, 401, {"WWW-Authenticate": header}
             )
         parts = ['error="invalid_token"'] if refused else []
-        base = _base_url(scope, self._public_url)
-        parts.append(f'resource_metadata="{base}{METADATA_PATH}{self._mcp_path}"')
         login = await self._identity.login()
-        if login is not None and login.scopes:
-            parts.append(f'scope="{" ".join(login.scopes)}"')
+        if login is not None and login.issuer:  # only where the metadata document can name it
+            base = _base_url(scope, self._public_url)
+            parts.append(f'resource_metadata="{base}{METADATA_PATH}{self._mcp_path}"')
+            if login.scopes:
+                parts.append(f'scope="{" ".join(login.scopes)}"')
         message = _PASSTHROUGH_REFUSED if refused else _PASSTHROUGH_MISSING
-        return json_error(message, 401, {"WWW-Authenticate": "Bearer " + ", ".join(parts)})
+        return json_error(message, 401, {"WWW-Authenticate": " ".join(["Bearer", ", ".join(parts)]).strip()})

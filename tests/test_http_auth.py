@@ -22,7 +22,13 @@ from fastmcp.client.auth import OAuth
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp.shared.auth import AuthorizationCodeResult
 
-from caller_auth import FlightControlProbe, IdentityProvider, PassThroughVerifier
+from caller_auth import (
+    FlightControlProbe,
+    IdentityProvider,
+    LoginConfig,
+    PassThroughVerifier,
+    default_provider,
+)
 from tests.http_harness import (
     INITIALIZE,
     MCP_HEADERS,
@@ -312,3 +318,40 @@ def test_unauthenticated_answers_show_no_configuration_or_token(sim: Simulated, 
         for value in private:
             assert value not in shown, (answer.request.url.path, value)
         assert "opaque-token-flight-control-fails-on" not in shown
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (
+            {
+                "providers": [
+                    {"metadata": {"name": "a"}, "spec": {"providerType": "oauth2", "clientId": "x"}},
+                    {
+                        "metadata": {"name": "pam"},
+                        "spec": {
+                            "providerType": "oidc",
+                            "issuer": "https://fc.example.com:8444/api/v1/auth",
+                            "clientId": "flightctl-client",
+                            "scopes": ["openid", "offline_access"],
+                        },
+                    },
+                ],
+                "defaultProvider": "pam",
+            },
+            LoginConfig(
+                "https://fc.example.com:8444/api/v1/auth",
+                "flightctl-client",
+                ("openid", "offline_access"),
+                "oidc",
+            ),
+        ),
+        ({"providers": [{"metadata": "junk", "spec": ["junk"]}]}, LoginConfig(None, None, (), "")),
+        ({"providers": {"not": "a list"}}, None),
+        ({}, None),
+    ],
+)
+def test_the_login_provider_is_the_one_flightctl_login_would_pick(
+    config: dict[str, object], expected: LoginConfig | None
+) -> None:
+    assert default_provider(config) == expected
