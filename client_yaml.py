@@ -102,7 +102,29 @@ def _yaml_bool(value: object, key: str, path: Path) -> bool | None:
     try:
         return parse_bool(str(value))
     except ValueError:
-        raise ConfigurationError(f"{path}: key {key} is {value!r}; valid values are true or false.") from None
+        raise ConfigurationError(
+            f"{path}: key {key} is {_shown(key, value)}; valid values are true or false."
+        ) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong and where, never the offending line: in client.yaml it may well hold a token."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return "it is not valid YAML"
+    where = ""
+    if exc.problem_mark:
+        where = f" at line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1}"
+    if exc.context_mark and exc.context_mark.line != getattr(exc.problem_mark, "line", None):
+        where += f" (what it concerns starts at line {exc.context_mark.line + 1})"
+    what = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
+    return f"{what}{where}; the line is not shown, as it may hold a token"
+
+
+def _shown(key: str, value: object) -> str:
+    """A value for an error message; values under ``authentication`` are never shown (credentials)."""
+    if key.startswith("authentication."):
+        return "a value that is not shown (it sits among the credentials)"
+    return repr(value)[:100]
 
 
 def _read_client_yaml(path: Path) -> Mapping[str, Any]:
@@ -123,9 +145,9 @@ def _read_client_yaml(path: Path) -> Mapping[str, Any]:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigurationError(
-            f"Cannot parse client configuration {path}: {exc}. "
-            "Run `flightctl login` again to rewrite it, or set CLIENT_CONFIG_PATH to another file."
-        ) from exc
+            f"Cannot parse client configuration {path}: {_yaml_problem(exc)}. Run `flightctl login` "
+            "again to rewrite it, or set CLIENT_CONFIG_PATH to another file."
+        ) from None
     return _mapping(document, "(top level)", path)
 
 
@@ -150,7 +172,8 @@ def _parse_expiry(value: object, key: str, path: Path) -> datetime | None:
         return datetime.fromisoformat(str(value))
     except ValueError:
         raise ConfigurationError(
-            f"{path}: key {key} is {value!r}; valid values are RFC 3339 times like 2026-08-21T11:32:18Z."
+            f"{path}: key {key} is {_shown(key, value)}; valid values are RFC 3339 times like "
+            "2026-08-21T11:32:18Z."
         ) from None
 
 
@@ -235,7 +258,8 @@ def _current_client_file(
     token_to_use = _str_or_none(authentication.get("token-to-use")) or "access"
     if token_to_use not in ("access", "id"):
         raise ConfigurationError(
-            f"{path}: key authentication.token-to-use is {token_to_use!r}; valid values are access, id."
+            f"{path}: key authentication.token-to-use is "
+            f"{_shown('authentication.token-to-use', token_to_use)}; valid values are access, id."
         )
     return ClientFile(
         **common,

@@ -341,6 +341,50 @@ def test_bad_flag_names_the_flag(env: dict[str, str]) -> None:
         load_settings({"MCP_PORT": "0"}, env)
 
 
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJl-do-not-print"
+_LOGGED_IN = (
+    "apiVersion: v1alpha1\nkind: Config\nservice:\n  server: https://api.example.com\nauthentication:\n"
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _LOGGED_IN + f'  refresh-token: "{TOKEN}\n  access-token: x\n',  # unclosed quote
+        _LOGGED_IN + f"  access-token: {TOKEN}: trailing\n",  # a colon inside the token
+        _LOGGED_IN + f"  access-token: [{TOKEN}\n",  # unclosed flow sequence
+        _LOGGED_IN + f"\taccess-token: {TOKEN}\n",  # a tab
+        _LOGGED_IN + f"  access-token: x\n  access-token-expiry: {TOKEN}\n",
+        _LOGGED_IN + f"  token-to-use: {TOKEN}\n",
+        _LOGGED_IN + f"  access-token: x\n  auth-provider: {TOKEN}\n",
+        _LOGGED_IN + f"  access-token: x\n  auth-provider:\n    insecureSkipVerify: {TOKEN}\n",
+    ],
+    ids=["unclosed-quote", "colon", "flow", "tab", "expiry", "token-to-use", "provider", "insecure"],
+)
+def test_client_yaml_errors_never_print_a_token(
+    env: dict[str, str],
+    home: Path,
+    text: str,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = write_client_yaml(home, {})
+    path.write_text(text)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({}, env)
+    assert "client" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    assert "c2VjcmV0" not in str(caught.value)
+    import cli
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main([]) == 2
+    out, err = capfd.readouterr()
+    assert err.startswith("flightctl-mcp: configuration error: ")
+    assert "c2VjcmV0" not in out + err
+
+
 def test_secret_values_are_not_echoed_in_errors(env: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings({}, env | {"REFRESH_TOKEN": "super-secret-refresh"})
@@ -355,7 +399,7 @@ def test_secret_values_are_not_echoed_in_errors(env: dict[str, str]) -> None:
         (yaml.safe_dump({"organization": "not-a-uuid"}), ["ORG_ID", "organization", "'not-a-uuid'", "UUID"]),
         (yaml.safe_dump({"service": {"certificate-authority-data": "%%%"}}), ["certificate-authority-data"]),
         (yaml.safe_dump({"service": {"certificate-authority": "/no/such/ca.crt"}}), ["/no/such/ca.crt"]),
-        (yaml.safe_dump({"authentication": {"token-to-use": "both"}}), ["token-to-use", "'both'"]),
+        (yaml.safe_dump({"authentication": {"token-to-use": "both"}}), ["token-to-use", "access, id"]),
         (
             yaml.safe_dump({"service": {"insecureSkipVerify": "perhaps"}}),
             ["insecureSkipVerify", "true or false"],
