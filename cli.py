@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -135,7 +135,7 @@ def _quiet_fastmcp() -> None:
         fastmcp.settings.check_for_updates = "off"
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, on_ready: Callable[[int], None] | None = None) -> int:
     import logging
 
     from logging_setup import configure_logging
@@ -162,7 +162,7 @@ def _serve(settings: Settings) -> int:
     import main as server  # imported only to serve; main.py imports cli only when it is the program
 
     try:
-        asyncio.run(server.serve(settings))
+        asyncio.run(server.serve(settings, on_ready=on_ready))
     except KeyboardInterrupt:
         log.info("Stopped by signal")
     return 0
@@ -312,11 +312,11 @@ def _demo(flags: Mapping[str, str], environ: Mapping[str, str]) -> int:
     demo_flags = {k: v for k, v in flags.items() if k not in DEMO_OWNED}
     with _demo_simulator() as (sim, simulator_env):
         settings = load_settings(demo_flags, base | simulator_env)
-        _print_demo_help(settings, sim, sys.stderr)
-        return _serve(settings)
+        # Say how to connect only once the server listens: a caller may act on it at once.
+        return _serve(settings, on_ready=lambda port: _print_demo_help(settings, port, sim, sys.stderr))
 
 
-def _print_demo_help(settings: Settings, sim: Any, err: TextIO) -> None:
+def _print_demo_help(settings: Settings, port: int, sim: Any, err: TextIO) -> None:
     main_py = str(Path(__file__).resolve().parent / "main.py")
     err.write(
         f"\nflightctl-mcp demo: a simulated Flight Control with {DEMO_DEVICES} devices at {sim.base_url}\n"
@@ -327,7 +327,7 @@ def _print_demo_help(settings: Settings, sim: Any, err: TextIO) -> None:
         err.write(json.dumps({"mcpServers": {"flightctl-demo": desktop}}, indent=2) + "\n\n")
         return
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{settings.port}" + ("/sse" if settings.transport == "sse" else settings.path)
+    url = f"http://{host}:{port}" + ("/sse" if settings.transport == "sse" else settings.path)
     err.write(f"MCP endpoint ({settings.transport}): {url}\n\n")
     auth = ""
     if settings.http.auth_mode == "passthrough":

@@ -155,6 +155,7 @@ class Settings:
     transport: Transport = "stdio"
     host: str = "127.0.0.1"
     port: int = 8000
+    listen_fd: int | None = None
     path: str = "/mcp"
     log_level: str = "INFO"
     mcp_log_level: str = "info"
@@ -284,6 +285,11 @@ MCP_PORT = Option(
     "MCP_PORT", "--port", "8000", int_between(1, 65535),
     "Port the HTTP transports listen on.", G_MCP,
 )  # fmt: skip
+MCP_LISTEN_FD = Option(
+    "MCP_LISTEN_FD", "--listen-fd", None, int_between(3, 65535),
+    "Serve on this inherited, already listening socket (a file descriptor number) instead of binding "
+    "MCP_HOST:MCP_PORT, for socket activation and supervisors that bind for the server.", G_MCP,
+)  # fmt: skip
 MCP_PATH = Option(
     "MCP_PATH", "--path", "/mcp", parse_url_path,
     "URL path of the streamable-http endpoint.", G_MCP,
@@ -412,7 +418,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     OIDC_TOKEN_URL, OIDC_CLIENT_ID, REFRESH_TOKEN, ACCESS_TOKEN,
     CA_CERT_PATH, INSECURE_SKIP_VERIFY,
     LOG_LEVEL, MCP_LOG_LEVEL, LOG_FILE, LOG_TO_STDERR, AUDIT_LOG_FILE,
-    MCP_TRANSPORT, MCP_HOST, MCP_PORT, MCP_PATH, MCP_STATELESS,
+    MCP_TRANSPORT, MCP_HOST, MCP_PORT, MCP_LISTEN_FD, MCP_PATH, MCP_STATELESS,
     MCP_AUTH_MODE, MCP_SHARED_SECRET, MCP_ALLOWED_HOSTS, MCP_ALLOWED_ORIGINS, MCP_MAX_BODY_BYTES,
     MCP_RATE_LIMIT, MCP_TLS_CERT, MCP_TLS_KEY, MCP_PUBLIC_URL, MCP_TOKEN_CHECKS_PER_HOUR,
     MCP_TOKEN_CHECK_PAUSE, MCP_HEADER_TIMEOUT, MCP_IDLE_TIMEOUT, MCP_MAX_CONNECTIONS,
@@ -445,6 +451,7 @@ def load_settings(flags: Mapping[str, str], environ: Mapping[str, str]) -> Setti
         transport=_transport(values.get(MCP_TRANSPORT)),
         host=values.get(MCP_HOST),
         port=values.get(MCP_PORT),
+        listen_fd=values.get_or_none(MCP_LISTEN_FD),
         path=values.get(MCP_PATH),
         log_level=values.get(LOG_LEVEL),
         mcp_log_level=values.get(MCP_LOG_LEVEL),

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -281,6 +282,14 @@ class GracefulServer(uvicorn.Server):
     process may simply return; the exit code is then the caller's to choose.
     """
 
+    #: Called once with the listening port when the server accepts connections (demo banner, tests).
+    on_ready: Callable[[int], None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_ready is not None:
+            self.on_ready(self.servers[0].sockets[0].getsockname()[1])
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         with super().capture_signals():
@@ -293,19 +302,33 @@ class GracefulServer(uvicorn.Server):
 _Server = GracefulServer  # the name bench/_serve_http.py imports
 
 
-async def serve_http(settings: Settings, mcp: FastMCP[Any], services: Services) -> None:
-    """Serve ``mcp`` on ``settings.host:port`` until SIGTERM or SIGINT, then return after a clean shutdown."""
+async def serve_http(
+    settings: Settings,
+    mcp: FastMCP[Any],
+    services: Services,
+    *,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve ``mcp`` on ``settings.host:port`` (or the inherited ``listen_fd``) until SIGTERM or SIGINT,
+    then return after a clean shutdown; ``on_ready(port)`` runs once the listener accepts connections."""
     app = build_http_app(settings, mcp, services)
     server = GracefulServer(uvicorn_config(settings, app))
     scheme = "https" if settings.http.tls_cert else "http"
-    logger.info(
-        "Serving %s on %s://%s:%s%s (caller auth: %s, stateless: %s)",
-        settings.transport,
-        scheme,
-        settings.host,
-        settings.port,
-        mcp_path(settings),
-        settings.http.auth_mode,
-        settings.http.stateless,
-    )
-    await server.serve()
+
+    def ready(port: int) -> None:
+        logger.info(
+            "Serving %s on %s://%s:%s%s (caller auth: %s, stateless: %s)",
+            settings.transport,
+            scheme,
+            settings.host,
+            port,
+            mcp_path(settings),
+            settings.http.auth_mode,
+            settings.http.stateless,
+        )
+        if on_ready is not None:
+            on_ready(port)
+
+    server.on_ready = ready
+    inherited = None if settings.listen_fd is None else [socket.socket(fileno=settings.listen_fd)]
+    await server.serve(sockets=inherited)

@@ -10,6 +10,7 @@ assistant as tool errors (``isError``) with their message, never as protocol err
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastmcp import FastMCP
@@ -169,17 +170,22 @@ def build_server(settings: Settings, services: Services | None = None) -> FastMC
     return mcp
 
 
-async def serve(settings: Settings) -> None:
-    """Run the transport the settings name; HTTP transports go through http_server (auth, hardening)."""
+async def serve(settings: Settings, *, on_ready: Callable[[int], None] | None = None) -> None:
+    """Run the transport the settings name; HTTP transports go through http_server (auth, hardening).
+
+    ``on_ready(port)`` runs once an HTTP listener accepts connections (stdio is ready at once: it is
+    called before serving, with port 0)."""
     services = Services.from_settings(settings)
     mcp = build_server(settings, services)
     if settings.transport == "stdio":
+        if on_ready is not None:
+            on_ready(0)
         await mcp.run_stdio_async(show_banner=False)
         return
     import http_server
 
     try:
-        await http_server.serve_http(settings, mcp, services)
+        await http_server.serve_http(settings, mcp, services, on_ready=on_ready)
     finally:
         services.api.close()
 

@@ -27,8 +27,6 @@ import contextlib
 import json
 import os
 import re
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -60,7 +58,7 @@ from test_live_instance import (
     error_of,
     walk,
 )
-from tests.http_harness import INITIALIZE, MCP_HEADERS
+from tests.http_harness import INITIALIZE, MCP_HEADERS, main_process, refused_port
 
 ROOT = Path(__file__).resolve().parent
 MAIN = ROOT / "main.py"
@@ -278,54 +276,15 @@ def stdio_transport(env: Mapping[str, str], stderr_file: Path) -> StdioTransport
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def http_main_py(servers: Mapping[str, Mapping[str, str]], workdir: Path) -> Iterator[dict[str, str]]:
-    """Start ``python main.py`` once per named environment on free ports; yield base URLs once /healthz
-    answers; stop them with SIGTERM (as podman stop does)."""
-    started: dict[str, tuple[subprocess.Popen[bytes], str, Path]] = {}
-    try:
+    """``python main.py`` once per named environment, each on a socket bound for it (tests/http_harness);
+    yields base URLs once /healthz answered; stops them with SIGTERM (as podman stop does)."""
+    with contextlib.ExitStack() as stack:
+        urls = {}
         for name, env in servers.items():
-            port = free_port()
-            err = workdir / f"{name}.stderr"
-            with err.open("wb") as stderr:
-                process = subprocess.Popen(
-                    [sys.executable, str(MAIN)],
-                    cwd=ROOT,
-                    env={**env, "MCP_PORT": str(port)},
-                    stdin=subprocess.DEVNULL,
-                    stdout=stderr,
-                    stderr=stderr,
-                )
-            started[name] = (process, f"http://127.0.0.1:{port}", err)
-        for process, url, err in started.values():
-            deadline = time.monotonic() + START_TIMEOUT
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"main.py exited {process.returncode}:\n{err.read_text()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"main.py did not serve {url}/healthz:\n{err.read_text()}")
-                time.sleep(0.05)
-        yield {name: url for name, (_, url, _) in started.items()}
-    finally:
-        for process, _, _ in started.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process, _, _ in started.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _, urls[name] = stack.enter_context(main_process(env, output=workdir / f"{name}.output"))
+        yield urls
 
 
 @pytest.fixture(scope="module")
@@ -586,14 +545,14 @@ async def test_environment_overrides_client_yaml(sim: SimulatorServer, ca_file: 
     """client.yaml names a server that is gone and the lab organization; the environment fixes the
     server and picks the default organization, while the file still supplies the session and the CA."""
     home = tmp_path / "home"
-    dead = f"https://127.0.0.1:{free_port()}"
-    write_yaml(
-        home / ".config" / "flightctl" / "client.yaml",
-        current_client_yaml(sim, ca_file, user="multi", organization=LAB_ORG, server=dead),
-    )
-
-    async with in_memory(base_env(home)) as client:
-        message = await error_of(client, "query_devices", {"limit": 5})
+    with refused_port() as port:
+        dead = f"https://127.0.0.1:{port}"
+        write_yaml(
+            home / ".config" / "flightctl" / "client.yaml",
+            current_client_yaml(sim, ca_file, user="multi", organization=LAB_ORG, server=dead),
+        )
+        async with in_memory(base_env(home)) as client:
+            message = await error_of(client, "query_devices", {"limit": 5})
     assert dead in message, message
 
     async with in_memory(base_env(home, API_BASE_URL=sim.base_url, ORG_ID=DEFAULT_ORG)) as client:
@@ -774,11 +733,9 @@ async def test_429_and_503_are_retried_then_given_up_with_a_clear_error(
         sim.state.clear_requests()
         sim.faults.rate_limit(100, retry_after=1, path_prefix="/api/v1/devices")
         sim.faults.unavailable(100, retry_after=1, path_prefix="/api/v1/fleets")
-        started = time.monotonic()
         limited, unavailable = await asyncio.gather(
             error_of(client, "query_devices", {"limit": 3}), error_of(client, "query_fleets", {"limit": 3})
         )
-        elapsed = time.monotonic() - started
 
     assert "429" in limited, limited
     assert "retried" in limited, limited
@@ -786,9 +743,9 @@ async def test_429_and_503_are_retried_then_given_up_with_a_clear_error(
     assert "503" in unavailable, unavailable
     assert "unavailable" in unavailable.lower(), unavailable
     assert "retried" in unavailable, unavailable
-    assert len(requests_to(sim, "/api/v1/devices")) > 1
-    assert len(requests_to(sim, "/api/v1/fleets")) > 1
-    assert elapsed < 20, f"gave up only after {elapsed:.1f} s"
+    # Retried, but a bounded number of times (the API client's four attempts), then given up.
+    assert 1 < len(requests_to(sim, "/api/v1/devices")) <= 4
+    assert 1 < len(requests_to(sim, "/api/v1/fleets")) <= 4
 
 
 # --- 7. concurrency, stdout, the log file -------------------------------------------------------------
@@ -817,19 +774,21 @@ async def test_custom_mcp_path_is_served(sim: SimulatorServer, ca_file: Path, tm
 async def test_sixteen_concurrent_calls_over_streamable_http_run_together(
     http_servers: dict[str, str], sim: SimulatorServer, ca_file: Path
 ) -> None:
-    latency = 0.3
+    latency = 0.5
     names = truth(sim, ca_file, "devices")[:16]
     async with Client(http_servers["streamable-http"] + "/mcp", timeout=30) as client:
         await answer_of(client, "query_devices", {"limit": 1})  # the server has signed in
         sim.faults.set_latency(latency * 1000)
-        started = time.monotonic()
-        answers = await asyncio.gather(
-            *(answer_of(client, "query_devices", {"field_selector": f"metadata.name={n}"}) for n in names)
-        )
-        elapsed = time.monotonic() - started
+        try:
+            answers = await asyncio.gather(
+                *(answer_of(client, "query_devices", {"field_selector": f"metadata.name={n}"}) for n in names)
+            )
+            together = sim.faults.most_waiting
+        finally:
+            sim.faults.set_latency(0)
     assert [[i["metadata"]["name"] for i in a["data"]] for a in answers] == [[n] for n in names]
-    assert elapsed >= latency, "the simulator latency did not apply"
-    assert elapsed < 16 * latency / 2, f"16 calls took {elapsed:.2f} s: they ran one after another"
+    # One after another, Flight Control would never see more than one of them waiting at a time.
+    assert together >= len(names) // 2, f"at most {together} of {len(names)} calls ran together"
 
 
 async def _read_frame(stdout: asyncio.StreamReader, lines: list[bytes], wanted_id: int) -> dict[str, Any]:

@@ -781,8 +781,7 @@ class SimulatorApp:
             scope.get("query_string", b"").decode("latin-1"),
             headers,
         )
-        if state.faults.latency_ms > 0:
-            await asyncio.sleep(state.faults.latency_ms / 1000)
+        await state.faults.delay()
         fault = state.faults.take(scope["path"], scope.get("query_string", b"").decode("latin-1"))
         if fault is not None and fault.kind == "drop":
             entry["status"] = "dropped"

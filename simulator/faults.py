@@ -6,6 +6,7 @@ Tests drive these through ``SimulatorServer.faults`` or ``POST /_sim/faults``; t
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -41,9 +42,27 @@ class Faults:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self.latency_ms = float(latency_ms)
+        self._waiting = 0
+        #: The most requests that waited out the latency at the same time since it was last set.
+        self.most_waiting = 0
 
     def set_latency(self, ms: float) -> None:
         self.latency_ms = float(ms)
+        with self._lock:
+            self.most_waiting = self._waiting
+
+    async def delay(self) -> None:
+        """Wait the configured latency, counting how many requests wait at once (``most_waiting``)."""
+        if self.latency_ms <= 0:
+            return
+        with self._lock:
+            self._waiting += 1
+            self.most_waiting = max(self.most_waiting, self._waiting)
+        try:
+            await asyncio.sleep(self.latency_ms / 1000)
+        finally:
+            with self._lock:
+                self._waiting -= 1
 
     def rate_limit(self, count: int = 1, *, retry_after: int = 1, path_prefix: str | None = None) -> None:
         """Answer the next ``count`` matching requests with 429 and ``Retry-After``."""

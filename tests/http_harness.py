@@ -1,7 +1,10 @@
 """Helpers for the HTTP-transport tests: settings aimed at a simulator, the real HTTP app served by
-uvicorn in a thread on a free loopback port, and ``python main.py`` as a subprocess.
+uvicorn in a thread, and ``python main.py`` as a subprocess.
 
-Everything binds 127.0.0.1; in-thread servers bind port 0 and report the port they got.
+Every server under test gets a loopback socket this module bound to port 0 and already listens on
+(``listening_socket``): the port is known before the server starts and cannot be taken by anyone else,
+and a request sent early waits in the socket's backlog until the server answers it. So readiness is one
+``GET /healthz`` (``wait_ready``): no guessed free port, no printed line, no sleep.
 """
 
 from __future__ import annotations
@@ -16,8 +19,7 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,83 +131,126 @@ def serve_in_thread(settings: Settings, **uvicorn_overrides: Any) -> Iterator[Se
     config = http_server.uvicorn_config(settings, app)
     for name, value in uvicorn_overrides.items():
         setattr(config, name, value)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="http-under-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the HTTP server under test did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
     scheme = "https" if settings.http.tls_cert else "http"
-    try:
-        yield ServedApp(settings, f"{scheme}://127.0.0.1:{port}", services)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        services.api.close()  # idle pooled connections would hold the simulator's shutdown
-
-
-def free_port() -> int:
-    """A port that was free a moment ago, for subprocesses whose settings cannot say "port 0"."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    with listening_socket() as sock:
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="http-under-test", daemon=True
+        )
+        thread.start()
+        url = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
+        try:
+            wait_ready(url, lambda: "the in-thread server" + ("" if thread.is_alive() else " exited"))
+            yield ServedApp(settings, url, services)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=15)
+            services.api.close()  # idle pooled connections would hold the simulator's shutdown
 
 
 @contextlib.contextmanager
+def listening_socket() -> Iterator[socket.socket]:
+    """A loopback TCP socket on a port the kernel picked, already listening, closed when the block ends.
+
+    Hand it to the server under test (uvicorn ``sockets=``, or ``MCP_LISTEN_FD`` for a subprocess);
+    connections made before the server runs wait in its backlog instead of being refused.
+    """
+    # IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        yield sock
+    finally:
+        sock.close()
+
+
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A loopback port where connections are refused: bound but not listening, held so no one takes it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        yield port
+
+
+def wait_ready(url: str, describe_failure: Callable[[], str]) -> None:
+    """One ``GET /healthz`` that waits (in the listening socket's backlog) until the server answers it."""
+    try:
+        response = httpx.get(url + "/healthz", timeout=START_TIMEOUT, verify=False)
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"{url}/healthz got no answer ({exc!r}):\n{describe_failure()}") from exc
+    if response.status_code != 200:
+        raise RuntimeError(f"{url}/healthz answered {response.status_code}:\n{describe_failure()}")
+
+
 def main_process(
-    environ: Mapping[str, str], *, open_files: int | None = None
+    environ: Mapping[str, str], *args: str, output: Path | None = None, open_files: int | None = None
+) -> contextlib.AbstractContextManager[tuple[subprocess.Popen[bytes], str]]:
+    """``python main.py [args]`` serving HTTP, as ``serving_process`` runs it."""
+    command = [sys.executable, str(ROOT / "main.py"), *args]
+    return serving_process(command, environ, output=output, open_files=open_files)
+
+
+@contextlib.contextmanager
+def serving_process(
+    command: Sequence[str],
+    environ: Mapping[str, str],
+    *,
+    output: Path | None = None,
+    cwd: Path = ROOT,
+    open_files: int | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``python main.py`` with this environment on a free port (and at most ``open_files`` open files);
-    yields the process and its base URL once /healthz answers."""
-    port = free_port()
-    env = {**environ, "MCP_PORT": str(port)}
+    """The server ``command`` with this environment, serving HTTP on a socket bound for it; yields the
+    process and its base URL once /healthz answered, and stops it with SIGTERM (as podman stop does).
+
+    stdout and stderr go to ``output`` when given, else to pipes read after the process ends; the
+    process may open at most ``open_files`` files when that is given.
+    """
 
     def limit_files() -> None:
         if open_files is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "main.py")],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=limit_files if open_files is not None else None,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(process, url)
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(output.open("wb")) if output is not None else None
+        with listening_socket() as sock:
+            process = subprocess.Popen(
+                list(command),
+                cwd=cwd,
+                env={**environ, "MCP_LISTEN_FD": str(sock.fileno())},
+                pass_fds=(sock.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=sink or subprocess.PIPE,
+                stderr=sink or subprocess.PIPE,
+                preexec_fn=limit_files if open_files is not None else None,
+            )
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        # Only the server holds the socket now: if it exits, connecting is refused instead of hanging.
+        try:
+            wait_ready(url, lambda: _exit_report(process, output))
+            yield process, url
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
 
 
-def wait_healthy(process: subprocess.Popen[bytes], url: str) -> None:
-    """Poll /healthz until it answers 200; fail with the server's stderr when it exits first."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise RuntimeError(f"main.py exited with {process.returncode} before serving:\n{stderr}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"main.py did not answer {url}/healthz within {START_TIMEOUT} s")
+def _exit_report(process: subprocess.Popen[bytes], output: Path | None) -> str:
+    if process.poll() is None:
+        return "the server is still running"
+    if output is not None:
+        text = output.read_text(errors="replace")
+    else:
+        text = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    return f"the server exited with {process.returncode}:\n{text}"
 
 
 def text_of(result: CallToolResult) -> str:

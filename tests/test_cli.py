@@ -14,6 +14,7 @@ import cli
 from config import OPTIONS
 from config_doc import render_configuration_doc
 from simulator.harness import SimulatorServer
+from tests.http_harness import main_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -205,42 +206,28 @@ async def test_demo_serves_a_simulated_fleet_over_stdio(tmp_path: Path) -> None:
 
 
 def test_demo_in_pass_through_mode_prints_a_token_callers_can_use(tmp_path: Path) -> None:
-    """As in the container image (pass-through on 0.0.0.0): the printed simulator token gets answers."""
+    """As in the container image (pass-through on 0.0.0.0): the printed simulator token gets answers.
+
+    The banner is printed only once the server listens, so it is complete as soon as /healthz answers.
+    """
     import asyncio
-    import socket
-    import time
 
     import httpx
     from fastmcp import Client
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     env = {
         "HOME": str(tmp_path),
         "PATH": os.environ.get("PATH", ""),
         "MCP_AUTH_MODE": "passthrough",
         "MCP_HOST": "0.0.0.0",
-        "MCP_PORT": str(port),
     }
-    stderr = tmp_path / "stderr.txt"
+    output = tmp_path / "output.txt"
     heading = "A simulator token:"
-    with stderr.open("w") as err:
-        process = subprocess.Popen(
-            [sys.executable, str(REPO_ROOT / "main.py"), "demo"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while heading not in stderr.read_text():
-            assert process.poll() is None, stderr.read_text()
-            assert time.monotonic() < deadline, "the demo printed no token in 30 s"
-            time.sleep(0.2)
-        lines = stderr.read_text().splitlines()
+    with main_process(env, "demo", output=output) as (_, base_url):
+        lines = output.read_text().splitlines()
         token = next(lines[i + 1] for i, line in enumerate(lines) if line.endswith(heading)).strip()
-        url = f"http://127.0.0.1:{port}/mcp"
+        url = f"{base_url}/mcp"
+        assert f"MCP endpoint (streamable-http): {url}" in lines
         assert httpx.post(url, json={}, timeout=10).status_code == 401, "no token, no answer"
 
         async def count() -> str:
@@ -249,9 +236,6 @@ def test_demo_in_pass_through_mode_prints_a_token_callers_can_use(tmp_path: Path
             return str(result.content[0].text)
 
         assert '"total":200' in asyncio.run(count())
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,15 +19,12 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from fastmcp import Client
@@ -39,6 +36,7 @@ from scripts.sync_readme import synced
 from simulator.__main__ import client_config, write_client_config
 from simulator.harness import SimulatorServer
 from tests.distribution import Installed, build_and_install
+from tests.http_harness import serving_process
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -335,13 +333,6 @@ async def test_podman_with_environment_only_answers(
     assert await answers_over_stdio(command, env, tmp_path) == 5
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def image_like_http_server(
     installed: Installed, make_simulator: Any, tmp_path: Path
@@ -354,37 +345,17 @@ def image_like_http_server(
     assert publish.startswith("127.0.0.1:"), "publish on loopback unless other machines must reach it"
     assert publish.rsplit(":", 1)[1] == image_env()["MCP_PORT"]
     sim = make_simulator(devices=9, tls=False)
-    port = _free_port()
     env = {**base_env(tmp_path), **image_env()}
     for i, arg in enumerate(argv):
         if arg == "-e":
             name, _, value = argv[i + 1].partition("=")
             env[name] = value
     assert env["API_BASE_URL"].startswith("https://")
-    # Inside the container the server binds 0.0.0.0:8000; the published loopback port is the test's own.
-    env.update(API_BASE_URL=sim.base_url, MCP_HOST="127.0.0.1", MCP_PORT=str(port))
-    process = subprocess.Popen(
-        [str(installed.command)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else "exited"
-            assert time.monotonic() < deadline, "the server did not become healthy in 30 s"
-            time.sleep(0.2)
-        yield port, sim.issue_access_token("admin")
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    # Inside the container the server binds 0.0.0.0:8000; here it serves on a socket the test bound.
+    env.update(API_BASE_URL=sim.base_url, MCP_HOST="127.0.0.1")
+    command = [str(installed.command)]
+    with serving_process(command, env, output=tmp_path / "server-output.txt", cwd=tmp_path) as (_, url):
+        yield int(url.rsplit(":", 1)[1]), sim.issue_access_token("admin")
 
 
 def test_fastmcp_client_snippet_answers(image_like_http_server: tuple[int, str], tmp_path: Path) -> None:
