@@ -50,6 +50,7 @@ from audit import AUDIT_LOGGER, trail
 from auth import token_source_for_request
 from console import ConsoleClient, ConsoleResult
 from errors import CommandRefused, ConfigurationError, FlightControlError, InvalidRequest, user_error
+from schemas import tool_schema
 
 if TYPE_CHECKING:
     from config import CommandSettings, Settings
@@ -492,8 +493,6 @@ class CommandTool(Tool):
                 f"{TOOL_NAME} needs MCP_ENABLE_COMMANDS=true and MCP_COMMAND_ALLOWLIST or "
                 "MCP_COMMAND_CONFIRM=true."
             )
-        from operations import tool_schema  # operations imports this module to declare the tool
-
         settings = services.settings.commands
         tool = cls(
             name=operation.name,

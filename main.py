@@ -22,8 +22,9 @@ from pydantic import PrivateAttr
 from answers import dumps
 from config import Settings
 from errors import user_error
-from operations import OPERATIONS_BY_NAME, Operation, offered, tool_schema
+from operations import OPERATIONS_BY_NAME, Operation, offered
 from resource_queries import KINDS, ResourceKind
+from schemas import tool_schema
 from services import Services
 from version import __version__
 

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from config import Settings
     from services import Services
 
-__all__ = ["OPERATIONS", "OPERATIONS_BY_NAME", "Handler", "Operation", "offered", "tool_schema"]
+__all__ = ["OPERATIONS", "OPERATIONS_BY_NAME", "Handler", "Operation", "offered"]
 
 Handler = Callable[["Services", TokenSource | None, Any], Awaitable[dict[str, Any]]]
 ToolFactory = Callable[["Operation", "Services"], "Tool"]
@@ -555,28 +555,6 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 OPERATIONS_BY_NAME: Mapping[str, Operation] = {op.name: op for op in OPERATIONS}
-
-
-def _lean(schema: Any) -> Any:
-    """Drop pydantic's titles and collapse Optional[X] to X so tools/list stays small."""
-    if isinstance(schema, list):
-        return [_lean(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: _lean(v) for k, v in schema.items() if k != "title" or not isinstance(v, str)}
-    variants = out.get("anyOf")
-    if isinstance(variants, list) and {"type": "null"} in variants and out.get("default", ...) is None:
-        rest = [v for v in variants if v != {"type": "null"}]
-        if len(rest) == 1:
-            del out["anyOf"], out["default"]
-            out = {**rest[0], **out}
-    return out
-
-
-def tool_schema(operation: Operation) -> dict[str, Any]:
-    """The input schema the assistant sees for one operation."""
-    schema: dict[str, Any] = _lean(operation.params.model_json_schema())
-    return schema
 
 
 def offered(settings: Settings) -> tuple[Operation, ...]:
