@@ -29,6 +29,7 @@ __all__ = [
     "default_client_config_dir",
     "default_client_config_path",
     "load_client_file",
+    "missing_context_message",
 ]
 
 TokenToUse = Literal["access", "id"]
@@ -276,4 +277,21 @@ def _current_client_file(
         auth_insecure=_yaml_bool(
             provider_cfg.get("insecureSkipVerify"), "authentication.auth-provider.insecureSkipVerify", path
         ),
+    )
+
+
+def missing_context_message(path: Path, context: str | None) -> str:
+    """No client file for this context: name the file looked for and the contexts that exist."""
+    name = context or "default"
+    known = sorted(
+        "default" if p.name == "client.yaml" else p.stem.removeprefix("client_")
+        for p in path.parent.glob("client*.yaml")
+        if p.name == "client.yaml" or p.name.startswith("client_")
+    )
+    shown = ", ".join(known) if known else "none"
+    login = "flightctl login <API URL>" + ("" if name == "default" else f" --context {name}")
+    return (
+        f"No client configuration for context {name!r}: {path} does not exist (contexts found in "
+        f"{path.parent}: {shown}). Run `{login}`, or choose an existing context with FLIGHTCTL_CONTEXT "
+        "or --context."
     )

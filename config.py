@@ -4,26 +4,25 @@
 group): the command line, ``docs/configuration.md`` (config_doc.py) and ``load_settings`` all read it,
 so a setting is declared exactly once. A bad value raises ``ConfigurationError`` naming where it came
 from, the value and what would be valid; nothing falls back silently. Nothing here reads ``os.environ``
-at import time. Parsers live in config_values.py, client.yaml reading in client_yaml.py, TLS in tls.py.
+at import time. The settings objects live in settings.py, parsers and layered values in config_values.py,
+client.yaml reading in client_yaml.py, TLS in tls.py, start-up exposure rules in exposure.py.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from allowlist import AllowEntry, parse_allowlist
+from allowlist import parse_allowlist
 from client_yaml import (
     ClientFile,
-    TokenToUse,
     client_config_file_name,
     default_client_config_dir,
     default_client_config_path,
     load_client_file,
+    missing_context_message,
 )
 from config_values import (
     LAYER_ENV,
@@ -33,8 +32,10 @@ from config_values import (
     Secret,
     Values,
     choice_of,
+    default_audit_log_file,
+    default_log_file,
+    default_state_dir,
     float_between,
-    home_dir,
     int_between,
     parse_api_url,
     parse_bool,
@@ -50,6 +51,18 @@ from config_values import (
     parse_url_path,
 )
 from errors import ConfigurationError
+from exposure import check_http_exposure, command_exposure_warning, is_loopback_host
+from settings import (
+    AUTH_MODES,
+    HTTP_TRANSPORTS,
+    TRANSPORTS,
+    AuthMode,
+    AuthSettings,
+    CommandSettings,
+    HTTPSettings,
+    Settings,
+    Transport,
+)
 from tls import TLSSettings, api_tls, auth_tls
 
 __all__ = [
@@ -70,102 +83,6 @@ __all__ = [
     "is_loopback_host",
     "load_settings",
 ]
-
-Transport = Literal["stdio", "sse", "streamable-http"]
-AuthMethod = Literal["oidc", "proxy", "static", "none"]
-AuthMode = Literal["passthrough", "shared-secret", "server"]
-
-TRANSPORTS: tuple[Transport, ...] = ("stdio", "sse", "streamable-http")
-AUTH_MODES: tuple[AuthMode, ...] = ("passthrough", "shared-secret", "server")
-HTTP_TRANSPORTS: frozenset[str] = frozenset({"sse", "streamable-http"})
-
-
-# --------------------------------------------------------------------------------------------------
-# Settings objects
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuthSettings:
-    """Where the server's own access token comes from (``method``) and what it needs to get one."""
-
-    method: AuthMethod = "none"
-    token_url: str | None = None
-    client_id: str = "flightctl"
-    refresh_token: Secret | None = None
-    access_token: Secret | None = None
-    id_token: Secret | None = None
-    token_to_use: TokenToUse = "access"
-    access_token_expiry: datetime | None = None
-    provider_name: str | None = None
-    tls: TLSSettings = field(default_factory=TLSSettings)
-    # Where rotated tokens go: the client.yaml the refresh token came from, else a state file in state_dir.
-    token_file: Path | None = None
-    token_file_legacy: bool = False
-    state_dir: Path | None = None
-
-
-@dataclass(frozen=True)
-class CommandSettings:
-    """The opt-in ``run_command_on_device`` tool: off unless enabled, then bounded by these limits."""
-
-    enabled: bool = False
-    allowlist: tuple[AllowEntry, ...] = ()
-    default_timeout: float = 30.0
-    max_timeout: float = 300.0
-    output_limit_bytes: int = 65536
-    confirm: bool = False
-    confirm_timeout: float = 30.0
-
-
-@dataclass(frozen=True)
-class HTTPSettings:
-    """Caller authentication and hardening for the sse and streamable-http transports."""
-
-    auth_mode: AuthMode = "server"
-    shared_secret: Secret | None = None
-    allowed_hosts: tuple[str, ...] = ()
-    allowed_origins: tuple[str, ...] = ()
-    max_body_bytes: int = 1024 * 1024
-    rate_limit_per_minute: int = 600
-    stateless: bool = False
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    public_url: str | None = None
-    token_checks_per_hour: int = 12
-    validation_pause: float = 60.0
-    header_timeout: float = 10.0
-    idle_timeout: int = 5
-    max_connections: int = 256
-    sessions_per_caller: int = 16
-    session_idle_timeout: float = 600.0
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything the server needs, resolved and validated once; pass it down, never re-read the env."""
-
-    api_base_url: str | None = None
-    organization: str | None = None
-    client_config_path: Path | None = None
-    client_context: str = "default"
-    request_timeout: float = 30.0
-    tls: TLSSettings = field(default_factory=TLSSettings)
-    auth: AuthSettings = field(default_factory=AuthSettings)
-    transport: Transport = "stdio"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    listen_fd: int | None = None
-    path: str = "/mcp"
-    log_level: str = "INFO"
-    mcp_log_level: str = "info"
-    log_file: Path = field(default_factory=lambda: Path("~/.local/share/flightctl-mcp/flightctl-mcp.log"))
-    audit_log_file: Path | None = None  # None: flightctl-mcp-audit.log next to log_file
-    log_to_stderr: bool = False
-    response_token_budget: int = 10000
-    commands: CommandSettings = field(default_factory=CommandSettings)
-    http: HTTPSettings = field(default_factory=HTTPSettings)
-
 
 # --------------------------------------------------------------------------------------------------
 # The table of options
@@ -494,27 +411,11 @@ def _client_file(values: Values, environ: Mapping[str, str]) -> ClientFile | Non
         if not path.exists():
             if context is None and directory is None:
                 return None  # nobody asked for a file: settings may come from the environment alone
-            raise ConfigurationError(_missing_context_message(path, context))
+            raise ConfigurationError(missing_context_message(path, context))
     client_file = load_client_file(path)
     for value in client_file.values:
         values.add_file_value(value.env, value.text, value.key, path)
     return client_file
-
-
-def _missing_context_message(path: Path, context: str | None) -> str:
-    name = context or "default"
-    known = sorted(
-        "default" if p.name == "client.yaml" else p.stem.removeprefix("client_")
-        for p in path.parent.glob("client*.yaml")
-        if p.name == "client.yaml" or p.name.startswith("client_")
-    )
-    shown = ", ".join(known) if known else "none"
-    login = "flightctl login <API URL>" + ("" if name == "default" else f" --context {name}")
-    return (
-        f"No client configuration for context {name!r}: {path} does not exist (contexts found in "
-        f"{path.parent}: {shown}). Run `{login}`, or choose an existing context with FLIGHTCTL_CONTEXT "
-        "or --context."
-    )
 
 
 def _auth_settings(
@@ -632,79 +533,3 @@ def _auth_mode(value: str) -> AuthMode:
         if mode == value:
             return mode
     raise AssertionError(value)  # the parser only lets AUTH_MODES through
-
-
-# --------------------------------------------------------------------------------------------------
-# Start-up rules
-# --------------------------------------------------------------------------------------------------
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1: addresses no other machine can reach."""
-    if host.strip().lower() in {"localhost", "localhost."}:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-#: Shortest shared secret accepted on a non-loopback bind (32 characters: `openssl rand -hex 16` or more).
-MIN_SHARED_SECRET = 32
-
-
-def command_exposure_warning(settings: Settings) -> str | None:
-    """The start-up warning when device commands are open to any local process (server mode, loopback)."""
-    if not settings.commands.enabled or settings.transport not in HTTP_TRANSPORTS:
-        return None
-    if settings.http.auth_mode != "server" or settings.http.shared_secret:
-        return None
-    return (
-        f"run_command_on_device is enabled on {settings.transport} at {settings.host}:{settings.port} with "
-        "MCP_AUTH_MODE=server and no MCP_SHARED_SECRET: any process on this machine can connect and run "
-        "commands on devices with the server's credentials. Set MCP_SHARED_SECRET (callers send it as "
-        "their bearer token), or use MCP_AUTH_MODE=passthrough, or the stdio transport."
-    )
-
-
-def check_http_exposure(settings: Settings) -> None:
-    """Refuse to serve the server's own credentials to the network unauthenticated, or behind a guessable
-    shared secret."""
-    if settings.transport not in HTTP_TRANSPORTS or is_loopback_host(settings.host):
-        return
-    secret = settings.http.shared_secret
-    if (
-        secret is not None
-        and settings.http.auth_mode != "passthrough"
-        and len(secret.reveal()) < MIN_SHARED_SECRET
-    ):
-        raise ConfigurationError(
-            f"MCP_SHARED_SECRET is shorter than {MIN_SHARED_SECRET} characters, too easy to guess for "
-            f"MCP_HOST={settings.host}. Set a long random one (for example `openssl rand -hex 32`), or "
-            "bind to 127.0.0.1."
-        )
-    if settings.http.auth_mode != "server" or secret:
-        return
-    raise ConfigurationError(
-        f"MCP_TRANSPORT={settings.transport} on MCP_HOST={settings.host} would let anyone who can reach "
-        "this port use the server's own Flight Control credentials. Choose one: bind to 127.0.0.1 "
-        "(MCP_HOST=127.0.0.1); or MCP_AUTH_MODE=passthrough, so each caller sends its own Flight Control "
-        "token; or set MCP_SHARED_SECRET, so callers must send it as their bearer token."
-    )
-
-
-def default_log_file(environ: Mapping[str, str]) -> Path:
-    """~/.local/share/flightctl-mcp/flightctl-mcp.log, honouring XDG_DATA_HOME."""
-    base = environ.get("XDG_DATA_HOME") or str(home_dir(environ) / ".local" / "share")
-    return Path(base) / "flightctl-mcp" / "flightctl-mcp.log"
-
-
-def default_audit_log_file(log_file: Path) -> Path:
-    """flightctl-mcp-audit.log in the log file's directory."""
-    return log_file.with_name("flightctl-mcp-audit.log")
-
-
-def default_state_dir(environ: Mapping[str, str]) -> Path:
-    """~/.local/state/flightctl-mcp, honouring XDG_STATE_HOME: rotated tokens of env-configured sessions."""
-    base = environ.get("XDG_STATE_HOME") or str(home_dir(environ) / ".local" / "state")
-    return Path(base) / "flightctl-mcp"

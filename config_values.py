@@ -28,6 +28,9 @@ __all__ = [
     "Secret",
     "Values",
     "choice_of",
+    "default_audit_log_file",
+    "default_log_file",
+    "default_state_dir",
     "float_between",
     "home_dir",
     "int_between",
@@ -233,6 +236,23 @@ def home_dir(environ: Mapping[str, str]) -> Path:
     """The home directory as the given environment names it (``HOME``), else the process's own."""
     home = environ.get("HOME")
     return Path(home) if home else Path.home()
+
+
+def default_log_file(environ: Mapping[str, str]) -> Path:
+    """~/.local/share/flightctl-mcp/flightctl-mcp.log, honouring XDG_DATA_HOME."""
+    base = environ.get("XDG_DATA_HOME") or str(home_dir(environ) / ".local" / "share")
+    return Path(base) / "flightctl-mcp" / "flightctl-mcp.log"
+
+
+def default_audit_log_file(log_file: Path) -> Path:
+    """flightctl-mcp-audit.log in the log file's directory."""
+    return log_file.with_name("flightctl-mcp-audit.log")
+
+
+def default_state_dir(environ: Mapping[str, str]) -> Path:
+    """~/.local/state/flightctl-mcp, honouring XDG_STATE_HOME: rotated tokens of env-configured sessions."""
+    base = environ.get("XDG_STATE_HOME") or str(home_dir(environ) / ".local" / "state")
+    return Path(base) / "flightctl-mcp"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,11 +7,8 @@ answer, a command's output or a token; a caller flooding refusals is summarised,
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +24,7 @@ from conftest import TLSFiles
 from simulator.harness import SimulatorServer
 from simulator.state import DEFAULT_ORG
 from tests import hostile
-from tests.http_harness import free_port, wait_healthy
+from tests.http_harness import main_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "shared-secret-for-the-audit-tests-0123456789"
@@ -140,27 +137,6 @@ async def test_at_debug_over_stdio_no_answer_output_or_token_is_logged(
     assert _leaks(logged, [hostile.MARK, hostile.HOSTNAME, token]) == []
 
 
-@contextlib.contextmanager
-def _serving(environ: dict[str, str], stderr_file: Path) -> Iterator[str]:
-    """``python main.py`` on HTTP with stderr into a file (a pipe could fill up at DEBUG)."""
-    with stderr_file.open("wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "main.py")],
-            cwd=ROOT,
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-        try:
-            url = f"http://127.0.0.1:{environ['MCP_PORT']}"
-            wait_healthy(process, url)
-            yield url
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-
-
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("transport", ["streamable-http", "sse"])
 async def test_at_debug_over_http_no_answer_output_or_token_is_logged(
@@ -175,11 +151,11 @@ async def test_at_debug_over_http_no_answer_output_or_token_is_logged(
         **DEBUG,
         MCP_TRANSPORT=transport,
         MCP_HOST="127.0.0.1",
-        MCP_PORT=str(free_port()),
         MCP_SHARED_SECRET=SECRET,
     )
     stderr_file = tmp_path / "stderr.txt"
-    with _serving(environ, stderr_file) as url:
+    # Output into a file: a pipe could fill up at DEBUG.
+    with main_process(environ, output=stderr_file) as (_, url):
         headers = {"Authorization": f"Bearer {SECRET}"}
         client_transport: StreamableHttpTransport | SSETransport = (
             SSETransport(url + "/sse", headers=headers)
