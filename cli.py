@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -316,13 +317,21 @@ def _demo(flags: Mapping[str, str], environ: Mapping[str, str]) -> int:
         return _serve(settings, on_ready=lambda port: _print_demo_help(settings, port, sim, sys.stderr))
 
 
-def _print_demo_help(settings: Settings, port: int, sim: Any, err: TextIO) -> None:
+def _demo_over_stdio() -> dict[str, Any]:
+    """The client entry that starts this same program's demo over stdio, installed or from a clone."""
+    if _program_name() == "flightctl-mcp":
+        program = shutil.which(sys.argv[0]) or sys.argv[0]
+        return {"command": str(Path(program).resolve()), "args": ["demo", "--transport", "stdio"]}
     main_py = str(Path(__file__).resolve().parent / "main.py")
+    return {"command": sys.executable, "args": [main_py, "demo", "--transport", "stdio"]}
+
+
+def _print_demo_help(settings: Settings, port: int, sim: Any, err: TextIO) -> None:
     err.write(
         f"\nflightctl-mcp demo: a simulated Flight Control with {DEMO_DEVICES} devices at {sim.base_url}\n"
     )
     if settings.transport == "stdio":
-        desktop = {"command": sys.executable, "args": [main_py, "demo", "--transport", "stdio"]}
+        desktop = _demo_over_stdio()
         err.write("Serving MCP over stdio. Claude Desktop (claude_desktop_config.json):\n")
         err.write(json.dumps({"mcpServers": {"flightctl-demo": desktop}}, indent=2) + "\n\n")
         return
@@ -345,7 +354,7 @@ def _print_demo_help(settings: Settings, port: int, sim: Any, err: TextIO) -> No
         "            print(await client.call_tool('query_devices', {'limit': 5}))\n\n"
         "    asyncio.run(main())\n\n"
     )
-    desktop = {"command": sys.executable, "args": [main_py, "demo", "--transport", "stdio"]}
+    desktop = _demo_over_stdio()
     err.write("Claude Desktop (runs its own demo over stdio; claude_desktop_config.json):\n")
     err.write(json.dumps({"mcpServers": {"flightctl-demo": desktop}}, indent=2) + "\n")
     err.write("Press Ctrl+C to stop.\n\n")

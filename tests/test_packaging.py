@@ -165,6 +165,25 @@ async def test_installed_command_answers_query_devices_over_stdio(
     assert server_version == _pyproject()["project"]["version"]
 
 
+def test_installed_demo_tells_clients_to_start_the_installed_command(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """The demo's Claude Desktop snippet names the command the user ran, not a file inside site-packages."""
+    done = subprocess.run(
+        [str(installed.command), "demo", "--transport", "stdio"],
+        env=_clean_env(tmp_path),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,  # end of input: the stdio session ends at once
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout == "", "stdio mode writes nothing but protocol frames to stdout"
+    snippet = done.stderr[done.stderr.index("{") : done.stderr.rindex("}") + 1]
+    entry = json.loads(snippet)["mcpServers"]["flightctl-demo"]
+    assert entry == {"command": str(installed.command.resolve()), "args": ["demo", "--transport", "stdio"]}
+
+
 def test_version_comes_from_pyproject_in_a_clone() -> None:
     import version
 
