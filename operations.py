@@ -329,7 +329,7 @@ def _counts(value: Any) -> dict[str, int]:
     """Status counts as Flight Control's enum names to integers; anything else is not passed on."""
     if not isinstance(value, dict):
         return {}
-    return {str(k): _count(v) for k, v in value.items() if _ENUM_KEY.match(str(k))}
+    return {str(k): _count(v) for k, v in value.items() if _ENUM_KEY.fullmatch(str(k))}
 
 
 class ListDeviceLabelsParams(_Params):

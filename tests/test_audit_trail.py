@@ -203,3 +203,24 @@ def test_a_refusal_flood_is_summarised_with_its_count() -> None:
     written = sum(r["outcome"] == "refused" for r in lines.records)
     summarised = sum(r.get("count", 0) for r in lines.records)
     assert written + summarised == 16, "every refusal is counted"
+
+
+@pytest.mark.timeout(120)
+def test_server_mode_on_loopback_warns_at_start_up_that_any_local_process_can_run_commands(
+    sim: SimulatorServer, simulator_tls_files: TLSFiles, tmp_path: Path
+) -> None:
+    environ = _environ(
+        sim,
+        simulator_tls_files.ca,
+        tmp_path,
+        sim.issue_access_token("admin"),
+        MCP_TRANSPORT="streamable-http",
+        MCP_HOST="127.0.0.1",
+        MCP_AUTH_MODE="server",
+    )
+    stderr_file = tmp_path / "stderr.txt"
+    with main_process(environ, output=stderr_file):
+        pass
+    warning = "any process on this machine can connect and run commands on devices"
+    assert warning in stderr_file.read_text()
+    assert warning in (tmp_path / "logs" / "server.log").read_text()
