@@ -228,6 +228,12 @@ MCP_SHARED_SECRET = Option(
     "MCP_SHARED_SECRET", "--shared-secret", None, parse_secret,
     "Bearer token HTTP callers must send in shared-secret mode.", G_HTTP, secret=True,
 )  # fmt: skip
+MCP_CURSOR_KEY = Option(
+    "MCP_CURSOR_KEY", "--cursor-key", None, parse_secret,
+    "Key that signs list cursors; give every replica of one deployment the same one (e.g. `openssl rand "
+    "-hex 32`) so any replica continues any cursor. Unset: derived from MCP_SHARED_SECRET, else random per "
+    "process.", G_HTTP, secret=True,
+)  # fmt: skip
 MCP_ALLOWED_HOSTS = Option(
     "MCP_ALLOWED_HOSTS", "--allowed-hosts", None, parse_csv,
     "Comma-separated Host header values accepted (DNS-rebinding guard); empty: derived from MCP_HOST.",
@@ -336,7 +342,8 @@ OPTIONS: tuple[Option[Any], ...] = (
     CA_CERT_PATH, INSECURE_SKIP_VERIFY,
     LOG_LEVEL, MCP_LOG_LEVEL, LOG_FILE, LOG_TO_STDERR, AUDIT_LOG_FILE,
     MCP_TRANSPORT, MCP_HOST, MCP_PORT, MCP_LISTEN_FD, MCP_PATH, MCP_STATELESS,
-    MCP_AUTH_MODE, MCP_SHARED_SECRET, MCP_ALLOWED_HOSTS, MCP_ALLOWED_ORIGINS, MCP_MAX_BODY_BYTES,
+    MCP_AUTH_MODE, MCP_SHARED_SECRET, MCP_CURSOR_KEY, MCP_ALLOWED_HOSTS, MCP_ALLOWED_ORIGINS,
+    MCP_MAX_BODY_BYTES,
     MCP_RATE_LIMIT, MCP_TLS_CERT, MCP_TLS_KEY, MCP_PUBLIC_URL, MCP_TOKEN_CHECKS_PER_HOUR,
     MCP_TOKEN_CHECK_PAUSE, MCP_HEADER_TIMEOUT, MCP_IDLE_TIMEOUT, MCP_MAX_CONNECTIONS,
     MCP_MAX_SESSIONS_PER_CALLER, MCP_SESSION_IDLE_TIMEOUT,
@@ -510,6 +517,7 @@ def _http_settings(values: Values) -> HTTPSettings:
     return HTTPSettings(
         auth_mode=_auth_mode(mode),
         shared_secret=secret,
+        cursor_key=values.get_or_none(MCP_CURSOR_KEY),
         allowed_hosts=values.get_or_none(MCP_ALLOWED_HOSTS) or (),
         allowed_origins=values.get_or_none(MCP_ALLOWED_ORIGINS) or (),
         max_body_bytes=values.get(MCP_MAX_BODY_BYTES),

@@ -162,7 +162,7 @@ class CursorCodec:
 def codec_for(settings: Settings) -> CursorCodec:
     """The codec of this process: MCP_CURSOR_KEY, else derived from the shared secret, else per process."""
     http = settings.http
-    configured = getattr(http, "cursor_key", None)
+    configured = http.cursor_key
     if configured:
         return CursorCodec(
             hashlib.sha256(b"flightctl-mcp cursor key\0" + configured.reveal().encode()).digest()

@@ -77,6 +77,7 @@ class HTTPSettings:
 
     auth_mode: AuthMode = "server"
     shared_secret: Secret | None = None
+    cursor_key: Secret | None = None
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024

@@ -8,6 +8,7 @@ the alternation is real and that the setting is what makes it work.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -62,9 +63,12 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulated]:
 
 @pytest.fixture(scope="module")
 def stateless_pair(sim: Simulated) -> Iterator[list[str]]:
-    environ = sim.environ(MCP_STATELESS="true")
+    environ = sim.environ(MCP_STATELESS="true", MCP_CURSOR_KEY=CURSOR_KEY)
     with main_process(environ) as (_, url_a), main_process(environ) as (_, url_b):
         yield [url_a + "/mcp", url_b + "/mcp"]
+
+
+CURSOR_KEY = "one key for every replica of this deployment"
 
 
 def _port(url: str) -> int:
@@ -102,3 +106,54 @@ async def test_stateful_servers_cannot_share_a_client(sim: Simulated) -> None:
         with pytest.raises(Exception, match=r"(?i)session"):
             await three_calls(balanced_client(urls, sim.token("admin"), "legacy", balancer))
         await balancer.aclose()
+
+
+async def _walk(client: Client[Any], limit: int) -> tuple[list[str], list[int]]:
+    """Every device name, following next.arguments; and the length of each cursor."""
+    names: list[str] = []
+    cursors: list[int] = []
+    arguments: dict[str, Any] | None = {"limit": limit, "fields": ["metadata.name"]}
+    async with client:
+        while arguments is not None:
+            answer = json.loads(text_of(await client.call_tool("query_devices", arguments)))
+            names += [item["metadata"]["name"] for item in answer["data"]]
+            arguments = answer["next"]["arguments"] if "next" in answer else None
+            if arguments is not None:
+                cursors.append(len(arguments["cursor"]))
+    return names, cursors
+
+
+async def test_a_cursor_from_one_replica_continues_on_the_other(
+    stateless_pair: list[str], sim: Simulated
+) -> None:
+    """Replicas sharing MCP_CURSOR_KEY: each page comes from the other process, and the walk is exact."""
+    ports = [_port(u) for u in stateless_pair]
+    balancer = RoundRobin(ports)
+    token = sim.token("admin")
+    names, cursors = await _walk(balanced_client(stateless_pair, token, "legacy", balancer), limit=6)
+    assert names == sorted(sim.device_names(token))
+    assert len(cursors) >= 3
+    assert max(cursors) <= 200
+    assert set(balancer.visits) == set(ports)
+
+
+async def test_replicas_without_a_shared_cursor_key_say_what_to_set(sim: Simulated) -> None:
+    environ = sim.environ(MCP_STATELESS="true")
+    token = sim.token("admin")
+    with main_process(environ) as (_, url_a), main_process(environ) as (_, url_b):
+        async with Client(url_a + "/mcp", auth=token) as a:
+            first = json.loads(text_of(await a.call_tool("query_devices", {"limit": 2})))
+        async with Client(url_b + "/mcp", auth=token) as b:
+            refused = await b.call_tool("query_devices", first["next"]["arguments"], raise_on_error=False)
+    assert refused.is_error
+    assert "MCP_CURSOR_KEY" in text_of(refused)
+
+
+async def test_another_callers_cursor_is_refused(stateless_pair: list[str], sim: Simulated) -> None:
+    """Pass-through callers: a cursor is bound to the caller it was issued to, on every replica."""
+    async with Client(stateless_pair[0], auth=sim.token("admin")) as admin:
+        issued = json.loads(text_of(await admin.call_tool("query_devices", {"limit": 2})))
+    async with Client(stateless_pair[1], auth=sim.token("operator")) as operator:
+        refused = await operator.call_tool("query_devices", issued["next"]["arguments"], raise_on_error=False)
+    assert refused.is_error
+    assert "another caller" in text_of(refused)
