@@ -1,9 +1,11 @@
-"""Write docs/tools.md (from the live tools/list) and docs/selectors.md (from the KINDS table).
+"""Write every generated document, so none can drift from the code it describes.
 
-    .venv/bin/python scripts/gen_docs.py            # rewrite both files
-    .venv/bin/python scripts/gen_docs.py --check    # exit 1 when a checked-in file is stale
+    .venv/bin/python scripts/gen_docs.py            # rewrite the stale ones
+    .venv/bin/python scripts/gen_docs.py --check    # exit 1 naming each stale one
 
-tests/test_tool_list.py runs the check, so a change to what the assistant sees shows up in review.
+docs/tools.md (the live tools/list), docs/selectors.md (the KINDS table), docs/configuration.md and the
+README's configuration tables (config.OPTIONS), docs/openapi.json and docs/rest-api.md's endpoint table
+(rest_api.py). tests/test_docs.py runs the check, so a change to any of them shows up in review.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import asyncio
 import dataclasses
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +22,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import rest_api  # noqa: E402
 from config import CommandSettings, Settings  # noqa: E402
+from config_doc import render_configuration_doc  # noqa: E402
 from main import INSTRUCTIONS, build_server  # noqa: E402
 from resource_queries import KINDS  # noqa: E402
+from scripts.sync_readme import README, synced  # noqa: E402
 
 TOOLS_MD = ROOT / "docs" / "tools.md"
 SELECTORS_MD = ROOT / "docs" / "selectors.md"
+CONFIGURATION_MD = ROOT / "docs" / "configuration.md"
+OPENAPI_JSON = ROOT / "docs" / "openapi.json"
+REST_API_MD = ROOT / "docs" / "rest-api.md"
 _HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
 
 
@@ -120,27 +129,36 @@ def render_selectors() -> str:
 
 
 def expected_files() -> dict[Path, str]:
-    """Each generated file and the text it should hold now."""
-    return {TOOLS_MD: render_tools(asyncio.run(live_tools())), SELECTORS_MD: render_selectors()}
+    """Each generated file and the text it should hold now (hand-written prose around tables is kept)."""
+    return {
+        TOOLS_MD: render_tools(asyncio.run(live_tools())),
+        SELECTORS_MD: render_selectors(),
+        CONFIGURATION_MD: render_configuration_doc(),
+        README: synced(README.read_text(encoding="utf-8")),
+        OPENAPI_JSON: rest_api.render_openapi_json(),
+        REST_API_MD: rest_api.render_rest_doc(REST_API_MD.read_text(encoding="utf-8")),
+    }
+
+
+def stale_files(expected: Mapping[Path, str]) -> list[Path]:
+    """The files whose checked-in text differs from what they should hold."""
+    return [p for p, text in expected.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="fail when a checked-in file is stale")
     args = parser.parse_args(argv)
-    stale = []
-    for path, text in expected_files().items():
-        if path.exists() and path.read_text() == text:
-            continue
-        if args.check:
-            stale.append(path.relative_to(ROOT))
-        else:
-            path.write_text(text)
-    if stale:
-        print(
-            f"stale: {', '.join(map(str, stale))}; run .venv/bin/python scripts/gen_docs.py", file=sys.stderr
-        )
-        return 1
+    expected = expected_files()
+    stale = stale_files(expected)
+    if args.check:
+        if stale:
+            shown = ", ".join(str(p.relative_to(ROOT)) for p in stale)
+            print(f"stale: {shown}; run .venv/bin/python scripts/gen_docs.py", file=sys.stderr)
+            return 1
+        return 0
+    for path in stale:
+        path.write_text(expected[path], encoding="utf-8")
     return 0
 
 

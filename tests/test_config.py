@@ -617,7 +617,7 @@ def test_every_option_has_a_unique_variable_and_flag() -> None:
 def test_checked_in_configuration_doc_matches_the_options() -> None:
     checked_in = (REPO_ROOT / "docs" / "configuration.md").read_text()
     assert checked_in == render_configuration_doc(), (
-        "docs/configuration.md is stale: run `python main.py config-doc > docs/configuration.md`"
+        "docs/configuration.md is stale: run `python scripts/gen_docs.py`"
     )
     for option in OPTIONS:
         assert f"`{option.env}`" in checked_in

@@ -205,7 +205,7 @@ def test_readme_opens_with_the_demo_and_test_commands() -> None:
 
 
 def test_readme_configuration_tables_match_the_code() -> None:
-    assert synced(README) == README, "README.md is stale: run .venv/bin/python scripts/sync_readme.py"
+    assert synced(README) == README, "README.md is stale: run .venv/bin/python scripts/gen_docs.py"
 
 
 async def test_claude_desktop_with_uvx_answers(

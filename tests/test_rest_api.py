@@ -27,7 +27,7 @@ from tests.http_harness import (
     text_of,
 )
 
-REGENERATE = "python rest_api.py"
+REGENERATE = "python scripts/gen_docs.py"
 
 
 @pytest.fixture(scope="module")
