@@ -2,7 +2,7 @@
 
 It is declared in ``operations.OPERATIONS`` like every other operation and offered only when the operator
 enables it (``MCP_ENABLE_COMMANDS``, with an allow-list or confirmation: config.py refuses to start
-otherwise); ``command_tool(services)`` builds its MCP adapter. Before anything reaches a device the policy
+otherwise); ``CommandTool.create`` builds its MCP adapter. Before anything reaches a device the policy
 runs, in this order: the device name must be a valid resource name (whole-string match); ``command``
 becomes an argv list (a string is split with shell quoting rules, never on bare spaces, and no shell is
 added); the argv must match an allow-list entry (allowlist.py) when one is set; the timeout must be within
