@@ -41,6 +41,7 @@ from token_store import (
 
 __all__ = [
     "ORG_HEADER",
+    "OrganizationScoped",
     "PassThroughTokenSource",
     "RefreshingTokenSource",
     "StaticTokenSource",
@@ -507,8 +508,34 @@ def token_source_for_request(default: TokenSource | None) -> TokenSource:
     return default
 
 
+class OrganizationScoped:
+    """Another source's tokens, for a call in the organization it names (its ``organization`` argument).
+
+    It only narrows: Flight Control refuses (403) an organization the token's user does not belong to.
+    """
+
+    def __init__(self, inner: TokenSource, organization: str) -> None:
+        self.inner = inner
+        self.organization = organization
+
+    @property
+    def identity(self) -> str | None:
+        return self.inner.identity
+
+    async def bearer(self) -> str:
+        return await self.inner.bearer()
+
+    async def refresh_after_rejection(self, rejected: str) -> str | None:
+        return await self.inner.refresh_after_rejection(rejected)
+
+    def __repr__(self) -> str:
+        return f"OrganizationScoped({self.inner!r}, {self.organization!r})"
+
+
 def organization_for(tokens: object, configured: str | None) -> str | None:
-    """The org_id a call carries: a pass-through caller's own choice, else the configured ORG_ID."""
+    """The org_id a call carries: its own ``organization``, a pass-through caller's, else ORG_ID."""
+    if isinstance(tokens, OrganizationScoped):
+        return tokens.organization
     if isinstance(tokens, PassThroughTokenSource):
         return tokens.organization
     return configured

@@ -246,6 +246,7 @@ def _describe_transport(settings: Settings) -> str:
 async def _check_api(settings: Settings, report: _Report) -> None:
     from auth import token_source_from_settings
     from flightctl_api import FlightControlAPI
+    from organizations import run_in_organization
 
     try:
         tokens = token_source_from_settings(settings)
@@ -259,20 +260,22 @@ async def _check_api(settings: Settings, report: _Report) -> None:
         return
     api = FlightControlAPI(settings)
     try:
-        version = await api.get_path("VersionApi", "get_version_without_preload_content", tokens)
-        shown = version.get("version", version) if isinstance(version, dict) else version
-        report.ok("api", f"reachable, Flight Control version {shown}")
-        devices = await api.get_path("DeviceApi", "list_devices_without_preload_content", tokens, limit=1)
-        items = devices.get("items") if isinstance(devices, dict) else None
-        remaining = (
-            devices.get("metadata", {}).get("remainingItemCount") if isinstance(devices, dict) else None
-        )
-        total = len(items or []) + int(remaining or 0)
-        report.ok("devices", f"listing works ({total} device(s) visible)")
+        await run_in_organization(api, tokens, None, lambda scoped: _check_reads(api, scoped, report))
     except FlightControlError as exc:
         report.fail("api", user_error(exc, "cli").message)
     finally:
         await asyncio.to_thread(api.close)
+
+
+async def _check_reads(api: Any, tokens: Any, report: _Report) -> None:
+    version = await api.get_path("VersionApi", "get_version_without_preload_content", tokens)
+    shown = version.get("version", version) if isinstance(version, dict) else version
+    report.ok("api", f"reachable, Flight Control version {shown}")
+    devices = await api.get_path("DeviceApi", "list_devices_without_preload_content", tokens, limit=1)
+    items = devices.get("items") if isinstance(devices, dict) else None
+    remaining = devices.get("metadata", {}).get("remainingItemCount") if isinstance(devices, dict) else None
+    total = len(items or []) + int(remaining or 0)
+    report.ok("devices", f"listing works ({total} device(s) visible)")
 
 
 # --- demo ---------------------------------------------------------------------------------------------

@@ -457,11 +457,35 @@ _TOOL_HINTS: Mapping[int, str] = {
 }
 
 
+#: Beginnings of the 400 messages Flight Control gives for a bad argument (selector, limit, cursor); other
+#: 400s (organization, missing token) are not the arguments' fault and get their own advice.
+_ARGUMENT_FAULTS = (
+    "failed to parse",
+    "unknown or unsupported selector",
+    "API Error: parameter",
+    "limit cannot",
+    "parameters such as",
+)
+_NOT_ARGUMENT_400: Mapping[str, str] = {
+    "invalid organization ID format": "The organization must be a UUID: check ORG_ID or `organization` in "
+    "client.yaml.",
+    "user belongs to multiple organizations": "Choose an organization: set ORG_ID, or `organization` in "
+    "client.yaml (`flightctl config set-organization <id>`).",
+    "failed to get auth token": "No bearer token reached Flight Control; check the credentials settings.",
+}
+
+
 def _status_error(response: _Response, hint_tool: str | None) -> APIError:
     status = response.status
     message = _server_message(response)
     retry_after = _retry_after(response.headers)
     retried = response.headers.get("x-mcp-retried")
+    if status == 400 and not message.startswith(_ARGUMENT_FAULTS):
+        advice = next(
+            (text for start, text in _NOT_ARGUMENT_400.items() if message.startswith(start)),
+            "Flight Control refused the request; its message above says why.",
+        )
+        return APIError(status, f"Flight Control answered 400: {message}. {advice}", retry_after=retry_after)
     advice = _ADVICE.get(status) or (
         "Flight Control failed on its side; retry later, and check the API server's logs if it persists."
         if status >= 500

@@ -38,6 +38,7 @@ repositories and resource syncs. Start small: count_devices answers "how many ..
 query_<kind>(name=...) gets one object (a device also by its alias); list answers are compact and paged
 (follow next.arguments, which carries a signed cursor). links name the tool and arguments that fetch
 related objects; in a list they are templates: put in the item's value of each {path}.
+Every tool takes an optional organization (an id or display name) for users in several organizations.
 
 Selectors (each tool lists its own selectable fields):
 - field_selector: comma-separated requirements, all must hold. Operators: = == != for strings and status
@@ -95,7 +96,7 @@ async def run_operation(
     try:
         params = operation.params.model_validate(arguments)
         tokens = token_source_for_request(services.tokens)
-        return await operation.handler(services, tokens, params)
+        return await operation.run(services, tokens, params)
     except Exception as exc:
         raise ToolError(user_error(exc, "tool", operation=operation.name).message) from exc
 

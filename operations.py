@@ -34,6 +34,7 @@ from answers import (
 from auth import TokenSource
 from errors import APIError
 from hints import unknown_value_notes
+from organizations import run_in_organization
 from resource_queries import KINDS, KINDS_BY_NAME, MAX_PAGE_SIZE, ResourceKind
 
 if TYPE_CHECKING:
@@ -72,6 +73,13 @@ class Operation:
     tool: ToolFactory | None = None  # its own MCP adapter, for an operation that needs the MCP context
     offered_when: Callable[[Settings], bool] | None = None  # opt-in: offered only when this is true
 
+    async def run(self, services: Services, tokens: TokenSource | None, params: Any) -> dict[str, Any]:
+        """The handler, in the organization the call names (``organization``) if it names one."""
+        organization = getattr(params, "organization", None)
+        return await run_in_organization(
+            services.api, tokens, organization, lambda scoped: self.handler(services, scoped, params)
+        )
+
     @property
     def annotations(self) -> dict[str, Any]:
         """MCP tool annotations, every hint stated (clients never guess a default)."""
@@ -86,6 +94,10 @@ class Operation:
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Every operation's: an id or display name overriding the configured organization for one call
+    # (organizations.py). Explained once in the server instructions to keep tools/list small.
+    organization: str | None = None
 
 
 # --- query_<kind> ---------------------------------------------------------------------------------------
@@ -299,7 +311,7 @@ _DEVICES = KINDS_BY_NAME["devices"]
 
 async def _count_devices(services: Services, tokens: TokenSource | None, params: Any) -> dict[str, Any]:
     """Numbers and Flight Control's status enum values only: no device text, so no ``data`` envelope."""
-    selectors = params.model_dump(exclude_none=True)
+    selectors = params.model_dump(exclude_none=True, exclude={"organization"})
     summary = await services.api.summary(tokens, **selectors)
     capabilities = summary.get("capabilities")
     answer: dict[str, Any] = {
@@ -310,7 +322,7 @@ async def _count_devices(services: Services, tokens: TokenSource | None, params:
         "applicationStatus": _counts(summary.get("applicationStatus")),
         "updateStatus": _counts(summary.get("updateStatus")),
         "osMode": _counts(capabilities.get("osMode") if isinstance(capabilities, dict) else None),
-        "links": {"devices": link(_DEVICES.tool, **selectors)},
+        "links": {"devices": link(_DEVICES.tool, **params.model_dump(exclude_none=True))},
     }
     notes = unknown_value_notes(_DEVICES, params.field_selector)
     if notes:

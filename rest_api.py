@@ -174,7 +174,7 @@ def _handler_app(endpoint: RestEndpoint, services: Services) -> ASGIApp:
         try:
             params = model.model_validate(_arguments(endpoint, request, arrays))
             tokens = token_source_for_request(services.tokens)
-            result = await endpoint.operation.handler(services, tokens, params)
+            result = await endpoint.operation.run(services, tokens, params)
         except Exception as exc:
             return _failure_response(exc, endpoint.operation_id)
         return Response(dumps(result), media_type="application/json")

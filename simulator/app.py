@@ -169,7 +169,10 @@ def api(
                 org_id = None
                 if principal is not None and org:
                     org_id = state.resolve_org(principal, request.query_params.get("org_id"))
-                    request.scope.setdefault("state", {})["sim_org"] = org_id
+                    scope_state = request.scope.setdefault("state", {})
+                    scope_state["sim_org"] = org_id
+                    if "sim_entry" in scope_state:  # logged before the answer goes out, not after
+                        scope_state["sim_entry"]["org"] = org_id
                 if principal is not None and resource is not None:
                     state.authorize(principal, resource, verb)
                 return await handler(request, Context(state, principal, org_id))
@@ -781,6 +784,7 @@ class SimulatorApp:
             scope.get("query_string", b"").decode("latin-1"),
             headers,
         )
+        scope.setdefault("state", {})["sim_entry"] = entry
         await state.faults.delay()
         fault = state.faults.take(scope["path"], scope.get("query_string", b"").decode("latin-1"))
         if fault is not None and fault.kind == "drop":
