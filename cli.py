@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_check(flags, os.environ, sys.stdout))
         if command == "demo":
             return _demo(flags, os.environ)
-        return _serve(load_settings(flags, os.environ))
+        return _serve(load_settings(flags, os.environ), flags=flags)
     except ConfigurationError as exc:
         print(f"flightctl-mcp: configuration error: {user_error(exc, 'cli').message}", file=sys.stderr)
         return EXIT_CONFIG
@@ -136,7 +136,11 @@ def _quiet_fastmcp() -> None:
         fastmcp.settings.check_for_updates = "off"
 
 
-def _serve(settings: Settings, on_ready: Callable[[int], None] | None = None) -> int:
+def _serve(
+    settings: Settings,
+    on_ready: Callable[[int], None] | None = None,
+    flags: Mapping[str, str] | None = None,
+) -> int:
     import logging
 
     from logging_setup import configure_logging
@@ -160,6 +164,10 @@ def _serve(settings: Settings, on_ready: Callable[[int], None] | None = None) ->
     if settings.transport in HTTP_TRANSPORTS:
         # fastmcp-notes §0 #2: without this, SIGTERM (podman stop) skips the lifespan teardown.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if settings.http.workers > 1:
+        from http_workers import serve_workers
+
+        return serve_workers(settings, flags or {})
     import main as server  # imported only to serve; main.py imports cli only when it is the program
 
     try:

@@ -218,6 +218,11 @@ MCP_STATELESS = _bool_option(
     "Serve streamable-http without sessions (for several replicas behind a load balancer).",
     G_MCP,
 )
+MCP_WORKERS = Option(
+    "MCP_WORKERS", "--workers", "1", int_between(1, 64),
+    "Server processes answering on one port (streamable-http only; more than one runs stateless). Up to "
+    "the cores this machine gives the server; beyond one machine, add replicas.", G_MCP,
+)  # fmt: skip
 MCP_AUTH_MODE = Option(
     "MCP_AUTH_MODE", "--auth-mode", None, choice_of(AUTH_MODES, str.lower),
     "Who HTTP callers act as: passthrough (their own Flight Control token), shared-secret (the server's "
@@ -341,7 +346,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     OIDC_TOKEN_URL, OIDC_CLIENT_ID, REFRESH_TOKEN, ACCESS_TOKEN,
     CA_CERT_PATH, INSECURE_SKIP_VERIFY,
     LOG_LEVEL, MCP_LOG_LEVEL, LOG_FILE, LOG_TO_STDERR, AUDIT_LOG_FILE,
-    MCP_TRANSPORT, MCP_HOST, MCP_PORT, MCP_LISTEN_FD, MCP_PATH, MCP_STATELESS,
+    MCP_TRANSPORT, MCP_HOST, MCP_PORT, MCP_LISTEN_FD, MCP_PATH, MCP_STATELESS, MCP_WORKERS,
     MCP_AUTH_MODE, MCP_SHARED_SECRET, MCP_CURSOR_KEY, MCP_ALLOWED_HOSTS, MCP_ALLOWED_ORIGINS,
     MCP_MAX_BODY_BYTES,
     MCP_RATE_LIMIT, MCP_TLS_CERT, MCP_TLS_KEY, MCP_PUBLIC_URL, MCP_TOKEN_CHECKS_PER_HOUR,
@@ -514,6 +519,13 @@ def _http_settings(values: Values) -> HTTPSettings:
         raise ConfigurationError(
             "MCP_TLS_CERT and MCP_TLS_KEY go together: set both to serve HTTPS, or neither to serve HTTP."
         )
+    workers = values.get(MCP_WORKERS)
+    if workers > 1 and values.get(MCP_TRANSPORT) != "streamable-http":
+        raise ConfigurationError(
+            f"MCP_WORKERS={workers} needs MCP_TRANSPORT=streamable-http: stdio has one client on one pipe "
+            "and SSE keeps each session inside one process. Set MCP_TRANSPORT=streamable-http, or "
+            "MCP_WORKERS=1."
+        )
     return HTTPSettings(
         auth_mode=_auth_mode(mode),
         shared_secret=secret,
@@ -522,7 +534,8 @@ def _http_settings(values: Values) -> HTTPSettings:
         allowed_origins=values.get_or_none(MCP_ALLOWED_ORIGINS) or (),
         max_body_bytes=values.get(MCP_MAX_BODY_BYTES),
         rate_limit_per_minute=values.get(MCP_RATE_LIMIT),
-        stateless=values.get(MCP_STATELESS),
+        stateless=values.get(MCP_STATELESS) or workers > 1,  # any process may get any request
+        workers=workers,
         tls_cert=cert,
         tls_key=key,
         public_url=values.get_or_none(MCP_PUBLIC_URL),

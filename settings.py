@@ -83,6 +83,7 @@ class HTTPSettings:
     max_body_bytes: int = 1024 * 1024
     rate_limit_per_minute: int = 600
     stateless: bool = False
+    workers: int = 1
     tls_cert: Path | None = None
     tls_key: Path | None = None
     public_url: str | None = None

@@ -45,8 +45,27 @@ async def _serve() -> None:
     await task
 
 
+def _serve_workers() -> None:
+    """MCP_WORKERS=N: the same worker processes as ``python main.py --workers N``, on 127.0.0.1:0."""
+    import signal
+
+    import http_workers
+    from config import load_settings
+    from logging_setup import configure_logging
+
+    settings = load_settings({}, os.environ)
+    configure_logging(settings)
+    sock = http_workers.listen("127.0.0.1", 0)
+    print(f"http://127.0.0.1:{sock.getsockname()[1]}{settings.path}", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    http_workers.serve_workers(settings, {}, sock)
+
+
 def main() -> None:
     """Serve until SIGTERM; with BENCH_PROFILE=<file>, cProfile the event-loop thread into that file."""
+    if int(os.environ.get("MCP_WORKERS", "1")) > 1:
+        _serve_workers()
+        return
     target = os.environ.get("BENCH_PROFILE")
     if not target:
         asyncio.run(_serve())
