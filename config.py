@@ -42,6 +42,7 @@ from config_values import (
     parse_context,
     parse_csv,
     parse_existing_file,
+    parse_networks,
     parse_org_uuid,
     parse_path,
     parse_secret,
@@ -270,6 +271,12 @@ MCP_PUBLIC_URL = Option(
     "The URL clients use to reach this server (scheme, host, port), when a proxy in front changes it; "
     "named in the OAuth metadata. Default: the URL each request was sent to.", G_HTTP,
 )  # fmt: skip
+MCP_TRUSTED_PROXIES = Option(
+    "MCP_TRUSTED_PROXIES", "--trusted-proxies", None, parse_networks,
+    "Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+    "are believed, so rate limits and token-check budgets count each client, not the proxy. Empty: "
+    "those headers are ignored.", G_HTTP,
+)  # fmt: skip
 MCP_TOKEN_CHECKS_PER_HOUR = Option(
     "MCP_TOKEN_CHECKS_PER_HOUR", "--token-checks-per-hour", "12", int_between(1, 100_000),
     "Pass-through: new tokens per client address per hour that may be checked at Flight Control's "
@@ -349,7 +356,8 @@ OPTIONS: tuple[Option[Any], ...] = (
     MCP_TRANSPORT, MCP_HOST, MCP_PORT, MCP_LISTEN_FD, MCP_PATH, MCP_STATELESS, MCP_WORKERS,
     MCP_AUTH_MODE, MCP_SHARED_SECRET, MCP_CURSOR_KEY, MCP_ALLOWED_HOSTS, MCP_ALLOWED_ORIGINS,
     MCP_MAX_BODY_BYTES,
-    MCP_RATE_LIMIT, MCP_TLS_CERT, MCP_TLS_KEY, MCP_PUBLIC_URL, MCP_TOKEN_CHECKS_PER_HOUR,
+    MCP_RATE_LIMIT, MCP_TLS_CERT, MCP_TLS_KEY, MCP_PUBLIC_URL, MCP_TRUSTED_PROXIES,
+    MCP_TOKEN_CHECKS_PER_HOUR,
     MCP_TOKEN_CHECK_PAUSE, MCP_HEADER_TIMEOUT, MCP_IDLE_TIMEOUT, MCP_MAX_CONNECTIONS,
     MCP_MAX_SESSIONS_PER_CALLER, MCP_SESSION_IDLE_TIMEOUT,
     MCP_ENABLE_COMMANDS, MCP_COMMAND_ALLOWLIST, MCP_COMMAND_TIMEOUT, MCP_COMMAND_MAX_TIMEOUT,
@@ -539,6 +547,7 @@ def _http_settings(values: Values) -> HTTPSettings:
         tls_cert=cert,
         tls_key=key,
         public_url=values.get_or_none(MCP_PUBLIC_URL),
+        trusted_proxies=values.get_or_none(MCP_TRUSTED_PROXIES) or (),
         token_checks_per_hour=values.get(MCP_TOKEN_CHECKS_PER_HOUR),
         validation_pause=values.get(MCP_TOKEN_CHECK_PAUSE),
         header_timeout=values.get(MCP_HEADER_TIMEOUT),

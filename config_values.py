@@ -8,6 +8,7 @@ an error can name it. The table of options itself lives in config.py.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -198,6 +199,19 @@ def parse_org_uuid(raw: str) -> str:
 
 def parse_csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def parse_networks(raw: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks (never "everyone")."""
+    networks = parse_csv(raw)
+    for entry in networks:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{entry!r} is not an IP address or network; give addresses like 10.0.0.5 or 10.0.0.0/24"
+            ) from None
+    return networks
 
 
 def parse_url_path(raw: str) -> str:

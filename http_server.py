@@ -265,7 +265,9 @@ def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         server_header=False,
-        proxy_headers=False,
+        # Client address and scheme from X-Forwarded-* only when the peer is a proxy the operator named.
+        proxy_headers=bool(http.trusted_proxies),
+        forwarded_allow_ips=list(http.trusted_proxies) or None,
         timeout_keep_alive=http.idle_timeout,
         timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_TIMEOUT,
         h11_max_incomplete_event_size=_MAX_HEADER_BYTES,

@@ -87,6 +87,7 @@ class HTTPSettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     public_url: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
     token_checks_per_hour: int = 12
     validation_pause: float = 60.0
     header_timeout: float = 10.0

@@ -652,3 +652,16 @@ def test_commands_in_server_mode_on_loopback_warn_that_any_local_process_can_run
     if warning:
         assert "any process on this machine can connect and run commands" in warning
         assert "MCP_SHARED_SECRET" in warning
+
+
+@pytest.mark.parametrize("value", ["*", "proxy.example.com", "10.0.0.0/33"])
+def test_trusted_proxies_must_be_addresses(env: dict[str, str], value: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({}, env | {"MCP_TRUSTED_PROXIES": value})
+    assert "MCP_TRUSTED_PROXIES" in str(caught.value)
+    assert "10.0.0.0/24" in str(caught.value)
+
+
+def test_trusted_proxies_accept_addresses_and_networks(env: dict[str, str]) -> None:
+    settings = load_settings({}, env | {"MCP_TRUSTED_PROXIES": "10.0.0.5, 192.168.0.0/16,::1"})
+    assert settings.http.trusted_proxies == ("10.0.0.5", "192.168.0.0/16", "::1")

@@ -355,3 +355,31 @@ def test_the_login_provider_is_the_one_flightctl_login_would_pick(
     config: dict[str, object], expected: LoginConfig | None
 ) -> None:
     assert default_provider(config) == expected
+
+
+def test_behind_a_named_proxy_each_client_has_its_own_budget(limited: Simulated) -> None:
+    environ = limited.environ(ACCESS_TOKEN=limited.token("admin"), MCP_TRUSTED_PROXIES="127.0.0.1")
+    with serve_in_thread(settings_from(environ)) as app, httpx.Client(base_url=app.url, timeout=30) as http:
+        sprayer = {"X-Forwarded-For": "10.0.0.1"}
+        sprayed = [
+            http.get("/rest/v1/device-counts", headers={**sprayer, **bearer(f"bogus-{i}")}).status_code
+            for i in range(13)
+        ]
+        neighbour = http.get(
+            "/rest/v1/device-counts", headers={"X-Forwarded-For": "10.0.0.2", **bearer(opaque(limited, "n"))}
+        )
+    assert sprayed[-1] == 429, "the sprayer spent its own budget"
+    assert neighbour.status_code == 200, "another client behind the same proxy still gets its token checked"
+
+
+def test_forwarded_addresses_are_ignored_unless_the_proxy_is_named(limited: Simulated) -> None:
+    environ = limited.environ(ACCESS_TOKEN=limited.token("admin"))
+    with serve_in_thread(settings_from(environ)) as app, httpx.Client(base_url=app.url, timeout=30) as http:
+        answers = [
+            http.get(
+                "/rest/v1/device-counts",
+                headers={"X-Forwarded-For": f"10.0.1.{i}", **bearer(f"bogus-{i}")},
+            ).status_code
+            for i in range(13)
+        ]
+    assert answers[-1] == 429, "a made-up X-Forwarded-For does not buy a fresh budget"
