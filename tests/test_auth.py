@@ -182,13 +182,18 @@ async def test_rotated_refresh_token_is_kept(sim: Sim, home: Path) -> None:
     assert await list_devices(sim, second) == 200
 
 
-async def test_token_is_refreshed_ahead_of_expiry(sim: Sim, home: Path) -> None:
-    tokens = sim.server.issue_tokens(user="admin", access_ttl=4)
+async def test_token_is_refreshed_ahead_of_expiry(
+    sim: Sim, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = sim.server.issue_tokens(user="admin", access_ttl=120)
     source = source_for(oidc_settings(sim, home, tokens.refresh_token))
     first = await source.bearer()
     assert await source.bearer() == first  # cached while fresh
     expires_at = jwt_claims(first)["exp"]
-    await asyncio.sleep(max(0.0, expires_at - time.time()) / 2 + 0.2)
+    # Move the clock to 40 s before expiry, inside the refresh margin (60 s, at most half the lifetime).
+    shift = expires_at - 40 - time.time()
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + shift)
     second = await source.bearer()
     assert second != first
     assert time.time() < expires_at  # the old token had not expired yet...

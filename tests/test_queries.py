@@ -282,12 +282,14 @@ async def test_persistent_429_and_503_give_up_within_the_cap_and_say_so(
     sim: Sim, inject: Any, expected: list[str]
 ) -> None:
     inject(sim[0].faults)
-    started = time.monotonic()
+    sim[0].state.clear_requests()
     async with client_for(services_for(*sim)) as client:
         message = await error_of(client, "query_devices", {"limit": 1})
-    assert time.monotonic() - started < 8
     assert all(word in message for word in expected), message
     assert "retried" in message
+    # Given up after a bounded number of attempts (the API client's four), not retried until a timeout.
+    tries = [r for r in sim[0].state.requests() if r["path"] == "/api/v1/devices"]
+    assert 1 < len(tries) <= 4, len(tries)
 
 
 async def test_one_503_is_retried_transparently(sim: Sim) -> None:
@@ -312,10 +314,13 @@ async def test_wrong_ca_is_refused_with_tls_advice(sim: Sim, tmp_path: Path) -> 
 
 
 async def test_concurrent_calls_run_together_not_one_after_another(sim: Sim) -> None:
-    sim[0].faults.set_latency(300)
     async with client_for(services_for(*sim)) as client:
-        started = time.monotonic()
-        answers = await asyncio.gather(*(call(client, "query_fleets", {"limit": 1}) for _ in range(16)))
-        elapsed = time.monotonic() - started
+        sim[0].faults.set_latency(500)
+        try:
+            answers = await asyncio.gather(*(call(client, "query_fleets", {"limit": 1}) for _ in range(16)))
+            together = sim[0].faults.most_waiting
+        finally:
+            sim[0].faults.set_latency(0)
     assert all(a["returned"] == 1 for a in answers)
-    assert elapsed < 16 * 0.3 / 2, f"16 calls took {elapsed:.2f} s"
+    # One after another, Flight Control would never see more than one of them waiting at a time.
+    assert together >= 8, f"at most {together} of 16 calls ran together"
