@@ -14,113 +14,16 @@ with exit 127.
 from __future__ import annotations
 
 import asyncio
-import shlex
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+
+from simulator.command_io import EXIT_NOT_FOUND, EXIT_USAGE, CommandIO, DeviceFacts, Handler, Stdin, Writer
+from simulator.shell import run_sh
 
 __all__ = ["COMMANDS", "CommandIO", "DeviceFacts", "Stdin", "Writer", "run_command"]
 
-Writer = Callable[[bytes], Awaitable[None]]
-Handler = Callable[[Sequence[str], "CommandIO"], Awaitable[int]]
-
-EXIT_NOT_FOUND = 127
-EXIT_USAGE = 2
 # Upper bounds that keep a simulated command from eating the simulator's memory or CPU.
 _SEQ_MAX_LINES = 5_000_000
-_PIPE_BUFFER_LIMIT = 16 * 1024 * 1024
 _WRITE_CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True)
-class DeviceFacts:
-    """What a command may know about the device it runs on."""
-
-    name: str
-    hostname: str = ""
-    architecture: str = "x86_64"
-    kernel: str = "5.14.0-570.el9.x86_64"
-    distro_name: str = "CentOS Stream"
-    distro_version: str = "9"
-    agent_version: str = "v1.3.0"
-    boot_id: str = "3b8f0b5e-0f4c-4a4e-9d2e-6b7f2b1c9a10"
-
-    @classmethod
-    def from_device(cls, device: Mapping[str, Any]) -> DeviceFacts:
-        """Read the facts from a Device resource, keeping defaults where the agent reported nothing."""
-        name = str(device.get("metadata", {}).get("name", "device"))
-        info = device.get("status", {}).get("systemInfo", {}) or {}
-        picked = {
-            field: str(info[key])
-            for field, key in (
-                ("hostname", "hostname"),
-                ("architecture", "architecture"),
-                ("kernel", "kernel"),
-                ("distro_name", "distroName"),
-                ("distro_version", "distroVersion"),
-                ("agent_version", "agentVersion"),
-                ("boot_id", "bootID"),
-            )
-            if info.get(key)
-        }
-        if picked.get("architecture") == "amd64":
-            picked["architecture"] = "x86_64"
-        elif picked.get("architecture") == "arm64":
-            picked["architecture"] = "aarch64"
-        picked.setdefault("hostname", name)
-        return cls(name=name, **picked)
-
-    def __post_init__(self) -> None:
-        if not self.hostname:
-            object.__setattr__(self, "hostname", self.name)
-
-    @property
-    def distro_id(self) -> str:
-        return "rhel" if self.distro_name.startswith("Red Hat") else "centos"
-
-
-class Stdin:
-    """The command's standard input: bytes fed by the console session, then EOF."""
-
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-
-    @classmethod
-    def of(cls, data: bytes) -> Stdin:
-        stdin = cls()
-        stdin.feed(data)
-        stdin.close()
-        return stdin
-
-    def feed(self, data: bytes) -> None:
-        self._queue.put_nowait(data)
-
-    def close(self) -> None:
-        self._queue.put_nowait(None)
-
-    async def read_all(self) -> bytes:
-        """Everything up to EOF; a client that never closes stdin keeps the command waiting, like a device."""
-        chunks: list[bytes] = []
-        while (chunk := await self._queue.get()) is not None:
-            chunks.append(chunk)
-        self._queue.put_nowait(None)  # EOF stays EOF for a second reader
-        return b"".join(chunks)
-
-
-@dataclass(frozen=True)
-class CommandIO:
-    """Where a command reads and writes, and which device it believes it runs on."""
-
-    device: DeviceFacts
-    stdin: Stdin
-    stdout: Writer
-    stderr: Writer
-
-    async def out(self, text: str) -> None:
-        await self.stdout(text.encode())
-
-    async def err(self, text: str) -> None:
-        await self.stderr(text.encode())
 
 
 async def run_command(argv: Sequence[str], io: CommandIO) -> int:
@@ -510,126 +413,9 @@ def _constant(text: Callable[[DeviceFacts], str]) -> Handler:
     return handler
 
 
-# --- sh -c: a tiny, safe subset -------------------------------------------------------------------------
-
-_OPERATORS = (";", "&&", "||")
-
-
-class _ScriptError(Exception):
-    """The script uses something outside the subset; the message is what sh would print."""
-
-
-@dataclass(frozen=True)
-class _Simple:
-    argv: tuple[str, ...]
-    stdout_to_stderr: bool = False
-    stderr_to_stdout: bool = False
-
-
-def _tokenize(script: str) -> list[str]:
-    lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|<>")
-    lexer.whitespace_split = True
-    try:
-        return list(lexer)
-    except ValueError as exc:
-        raise _ScriptError(f"sh: -c: line 1: syntax error: {exc}") from exc
-
-
-def _simple(words: list[str]) -> _Simple:
-    """One command with its ``>&2`` / ``2>&1`` redirections pulled out."""
-    argv: list[str] = []
-    result = _Simple(())
-    index = 0
-    while index < len(words):
-        word = words[index]
-        if word == ">&" and index + 1 < len(words) and words[index + 1] in ("1", "2"):
-            fd_from = argv.pop() if argv and argv[-1] in ("1", "2") else "1"
-            target = words[index + 1]
-            if fd_from == "1" and target == "2":
-                result = replace(result, stdout_to_stderr=True)
-            elif fd_from == "2" and target == "1":
-                result = replace(result, stderr_to_stdout=True)
-            index += 2
-            continue
-        if set(word) <= set("<>&|") and word:
-            raise _ScriptError(f"sh: redirection '{word}' is not supported on this simulated device")
-        argv.append(word)
-        index += 1
-    if not argv:
-        raise _ScriptError("sh: -c: line 1: syntax error near unexpected token")
-    return replace(result, argv=tuple(argv))
-
-
-def _parse_script(script: str) -> list[tuple[str, list[_Simple]]]:
-    """``[(operator before it, pipeline)]``; the first operator is ``;``."""
-    steps: list[tuple[str, list[_Simple]]] = []
-    operator, pipeline, words = ";", list[_Simple](), list[str]()
-    for token in [*_tokenize(script), ";"]:
-        if token in _OPERATORS or token == "|":
-            if words:
-                pipeline.append(_simple(words))
-            elif token != ";" or pipeline:
-                raise _ScriptError(f"sh: -c: line 1: syntax error near unexpected token `{token}'")
-            words = []
-            if token == "|":
-                continue
-            if pipeline:
-                steps.append((operator, pipeline))
-            operator, pipeline = token, []
-        else:
-            words.append(token)
-    return steps
-
-
-class _Exit(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-async def _run_simple(command: _Simple, io: CommandIO) -> int:
-    stdout = io.stderr if command.stdout_to_stderr else io.stdout
-    stderr = io.stdout if command.stderr_to_stdout else io.stderr
-    io = replace(io, stdout=stdout, stderr=stderr)
-    if command.argv[0] == "exit":
-        code = command.argv[1] if len(command.argv) > 1 else "0"
-        raise _Exit(int(code) % 256 if code.lstrip("-").isdigit() else EXIT_USAGE)
-    return await run_command(command.argv, io)
-
-
-async def _run_pipeline(pipeline: list[_Simple], io: CommandIO) -> int:
-    """Stages run one after another, each reading the previous one's buffered output."""
-    stdin = io.stdin
-    for command in pipeline[:-1]:
-        buffer = bytearray()
-
-        async def collect(data: bytes, buffer: bytearray = buffer) -> None:
-            if len(buffer) + len(data) > _PIPE_BUFFER_LIMIT:
-                raise _ScriptError("sh: pipe buffer limit reached on this simulated device")
-            buffer.extend(data)
-
-        await _run_simple(command, replace(io, stdin=stdin, stdout=collect))
-        stdin = Stdin.of(bytes(buffer))
-    return await _run_simple(pipeline[-1], replace(io, stdin=stdin))
-
-
 async def _sh(argv: Sequence[str], io: CommandIO) -> int:
-    if len(argv) < 3 or argv[1] != "-c":
-        await io.err(f"{argv[0]}: only '{argv[0]} -c <script>' is available on this simulated device\n")
-        return EXIT_USAGE
-    try:
-        steps = _parse_script(argv[2])
-        status = 0
-        for operator, pipeline in steps:
-            if (operator == "&&" and status != 0) or (operator == "||" and status == 0):
-                continue
-            status = await _run_pipeline(pipeline, io)
-        return status
-    except _Exit as done:
-        return done.code
-    except _ScriptError as exc:
-        await io.err(f"{exc}\n")
-        return EXIT_USAGE
+    """``sh -c``: simulator/shell.py's subset, each command run from this table."""
+    return await run_sh(argv, io, run_command)
 
 
 COMMANDS: Mapping[str, Handler] = {
