@@ -426,6 +426,11 @@ class PassThroughVerifier(_Verifier):
         self._pending: dict[str, asyncio.Future[AccessToken | None]] = {}
         self._throttled_until = -math.inf
 
+    @property
+    def checks_per_hour(self) -> int:
+        """The per-address budget of checks at Flight Control."""
+        return self._budget.per_window
+
     def throttled_for(self) -> float:
         """Seconds new tokens still cannot be checked because Flight Control throttled us (0: none)."""
         return max(0.0, self._throttled_until - self._clock())
@@ -567,7 +572,8 @@ def verifier_for(settings: Settings, probe: FlightControlProbe) -> TokenVerifier
         return PassThroughVerifier(
             probe,
             IdentityProvider(probe),
-            checks_per_hour=http.token_checks_per_hour,
+            # Flight Control counts this server's address once, however many worker processes share it.
+            checks_per_hour=max(1, http.token_checks_per_hour // http.workers),
             throttle_cap=http.validation_pause,
         )
     if http.shared_secret:

@@ -280,8 +280,9 @@ MCP_TRUSTED_PROXIES = Option(
 MCP_TOKEN_CHECKS_PER_HOUR = Option(
     "MCP_TOKEN_CHECKS_PER_HOUR", "--token-checks-per-hour", "12", int_between(1, 100_000),
     "Pass-through: new tokens per client address per hour that may be checked at Flight Control's "
-    "/auth/validate (tokens its identity provider signed are checked locally, without this budget). Keep it "
-    "below Flight Control's own limit (rateLimit.authRequests, 20 per hour).", G_HTTP,
+    "/auth/validate (tokens its identity provider signed are checked locally, without this budget), shared "
+    "by the MCP_WORKERS processes. Keep it below Flight Control's own limit (rateLimit.authRequests, 20 per "
+    "hour).", G_HTTP,
 )  # fmt: skip
 MCP_TOKEN_CHECK_PAUSE = Option(
     "MCP_TOKEN_CHECK_PAUSE", "--token-check-pause", "60", float_between(1, 3600),

@@ -28,6 +28,7 @@ from caller_auth import (
     LoginConfig,
     PassThroughVerifier,
     default_provider,
+    verifier_for,
 )
 from tests.http_harness import (
     INITIALIZE,
@@ -383,3 +384,11 @@ def test_forwarded_addresses_are_ignored_unless_the_proxy_is_named(limited: Simu
             for i in range(13)
         ]
     assert answers[-1] == 429, "a made-up X-Forwarded-For does not buy a fresh budget"
+
+
+def test_worker_processes_share_one_token_check_budget(sim: Simulated) -> None:
+    """Flight Control sees one address however many workers serve it: the budget is split among them."""
+    settings = settings_from(sim.environ(MCP_WORKERS="3", MCP_TOKEN_CHECKS_PER_HOUR="12"))
+    verifier = verifier_for(settings, FlightControlProbe(settings))
+    assert isinstance(verifier, PassThroughVerifier)
+    assert verifier.checks_per_hour == 4
