@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -140,12 +142,18 @@ def _serve(
     settings: Settings,
     on_ready: Callable[[int], None] | None = None,
     flags: Mapping[str, str] | None = None,
+    *,
+    demo: bool = False,
 ) -> int:
     import logging
 
     from logging_setup import configure_logging
 
     check_http_exposure(settings)
+    if settings.transport in HTTP_TRANSPORTS and settings.listen_fd is None:
+        # Bound before anything is logged or printed: a busy port is reported, not a running server.
+        # The descriptor is handed over as MCP_LISTEN_FD would be: uvicorn owns and closes it.
+        settings = dataclasses.replace(settings, listen_fd=_listen(settings, demo=demo))
     _quiet_fastmcp()
     log_file = configure_logging(settings)
     log = logging.getLogger("cli")
@@ -175,6 +183,29 @@ def _serve(
     except KeyboardInterrupt:
         log.info("Stopped by signal")
     return 0
+
+
+def _listen(settings: Settings, *, demo: bool) -> int:
+    """A listening socket's descriptor on MCP_HOST:MCP_PORT; a ConfigurationError saying why not."""
+    from http_workers import listen
+
+    host, port = settings.host, settings.port
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        other = port + 1 if 0 < port < 65535 else 8001
+        how = f"--port {other} or MCP_PORT={other}" + (f" (`MCP_PORT={other} make demo`)" if demo else "")
+        if exc.errno == errno.EADDRINUSE:
+            reason = f"port {port} on {host} is already in use by another program"
+            advice = f"Stop that program, or choose another port: {how}."
+        elif exc.errno == errno.EACCES:
+            reason = f"port {port} needs privileges this process does not have"
+            advice = f"Choose a port above 1023: {how}."
+        else:
+            reason = f"{host}:{port} cannot be used ({exc.strerror or exc})"
+            advice = f"Check MCP_HOST (an address of this machine, such as 127.0.0.1 or 0.0.0.0), or {how}."
+        raise ConfigurationError(f"Cannot listen for MCP clients: {reason}. {advice}") from None
+    return sock.detach()
 
 
 # --- check --------------------------------------------------------------------------------------------
@@ -325,7 +356,9 @@ def _demo(flags: Mapping[str, str], environ: Mapping[str, str]) -> int:
     with _demo_simulator() as (sim, simulator_env):
         settings = load_settings(demo_flags, base | simulator_env)
         # Say how to connect only once the server listens: a caller may act on it at once.
-        return _serve(settings, on_ready=lambda port: _print_demo_help(settings, port, sim, sys.stderr))
+        return _serve(
+            settings, on_ready=lambda port: _print_demo_help(settings, port, sim, sys.stderr), demo=True
+        )
 
 
 def _demo_over_stdio() -> dict[str, Any]:

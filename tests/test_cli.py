@@ -331,3 +331,54 @@ def test_client_yaml_that_is_not_utf8_is_a_configuration_error(
     assert "Traceback" not in err
     assert cli.main(["check"]) == 2
     assert "is not UTF-8 text" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------------
+# A port already in use
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port some other program listens on."""
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        yield other.getsockname()[1]
+
+
+def test_serve_on_a_busy_port_says_why_and_exits_2(
+    busy_port: int, capsys: pytest.CaptureFixture[str], clean_environment: Path
+) -> None:
+    code = cli.main(
+        ["serve", "--transport", "streamable-http", "--port", str(busy_port), "--api-base-url", "http://x"]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"port {busy_port} on 127.0.0.1 is already in use" in err
+    assert f"MCP_PORT={busy_port + 1}" in err
+    assert "make demo" not in err
+    log = clean_environment / ".local/share/flightctl-mcp/flightctl-mcp.log"
+    assert not log.exists() or "Serving" not in log.read_text()
+
+
+def test_demo_on_a_busy_port_says_how_to_pick_another_before_any_banner(
+    busy_port: int, clean_environment: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "main.py"), "demo", "--port", str(busy_port)],
+        env={"HOME": str(clean_environment), "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"port {busy_port} on 127.0.0.1 is already in use" in result.stderr
+    assert f"MCP_PORT={busy_port + 1} make demo" in result.stderr
+    assert "MCP endpoint" not in result.stderr
+    assert "flightctl-mcp demo:" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
