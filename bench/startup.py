@@ -1,7 +1,9 @@
 """Start-up: time from process start to the first tools/list answer over stdio (median of N).
 
 Each run starts ``python main.py`` (MCP_TRANSPORT=stdio) through fastmcp's ``StdioTransport`` exactly as
-an assistant would, then times initialize + tools/list. The import of the server's modules alone
+an assistant would, then times initialize + tools/list; each start alternates with one of a bare FastMCP
+server with one tool (bench/_bare_fastmcp.py), the floor set by the framework, and their medians are
+compared. The import of the server's modules alone
 (``python -c "import main"``) and a bare interpreter are timed too, to show where the time goes. The
 API is a simulator on loopback; start-up itself sends it nothing.
 
@@ -27,10 +29,14 @@ from bench import _common as common
 TARGET_S = 1.5
 
 
-async def _first_tools_list(env: dict[str, str]) -> tuple[float, float, int]:
+BARE = str(Path(__file__).resolve().parent / "_bare_fastmcp.py")
+TARGET_RATIO = 1.2  # first tools/list within 1.2x of a bare FastMCP server with one tool
+
+
+async def _first_tools_list(env: dict[str, str], script: str = "main.py") -> tuple[float, float, int]:
     """Seconds to initialize and to the first tools/list answer, and the number of tools."""
     transport = StdioTransport(
-        command=sys.executable, args=["main.py"], env=env, cwd=str(common.ROOT), keep_alive=False
+        command=sys.executable, args=[script], env=env, cwd=str(common.ROOT), keep_alive=False
     )
     began = time.perf_counter()
     async with Client(transport, timeout=60) as client:
@@ -58,7 +64,11 @@ def main() -> None:
     with common.simulator(10, 0) as sim:
         env = common.server_env(sim.url, MCP_TRANSPORT="stdio")
         asyncio.run(_first_tools_list(env))  # warm the file cache and .pyc files, not counted
-        starts = [asyncio.run(_first_tools_list(env)) for _ in range(args.runs)]
+        asyncio.run(_first_tools_list(env, BARE))
+        starts, floors = [], []
+        for _ in range(args.runs):  # interleaved, so both see the same load
+            starts.append(asyncio.run(_first_tools_list(env)))
+            floors.append(asyncio.run(_first_tools_list(env, BARE)))
         bare = [_run("pass", env) for _ in range(args.runs)]
         imports = [_run("import main", env) for _ in range(args.runs)]
     initialized = common.median([s[0] for s in starts])
@@ -72,12 +82,20 @@ def main() -> None:
             f"{listed:.2f}",
             f"{min(s[1] for s in starts):.2f} .. {max(s[1] for s in starts):.2f}",
         ],
+        [
+            "bare FastMCP server, one tool: process start to first tools/list",
+            f"{common.median([f[1] for f in floors]):.2f}",
+            f"{min(f[1] for f in floors):.2f} .. {max(f[1] for f in floors):.2f}",
+        ],
     ]
+    ratio = listed / common.median([f[1] for f in floors])
     print(f"stdio; median of {args.runs} starts (after one unmeasured start)")
     print(common.table(["measure", "median s", "range s"], rows))
     print(f"load average after: {common.load_average()}")
     print(f"target: first tools/list over stdio < {TARGET_S:g} s: {listed:.2f} s "
           f"({'met' if listed < TARGET_S else 'MISSED'})")  # fmt: skip
+    print(f"target: within {TARGET_RATIO:g}x of the bare FastMCP server in the same run: {ratio:.2f}x "
+          f"({'met' if ratio <= TARGET_RATIO else 'MISSED'})")  # fmt: skip
 
 
 if __name__ == "__main__":
