@@ -91,17 +91,19 @@ ok "serves with a read-only root file system and an arbitrary uid"
 venv_python=$here/.venv/bin/python
 if [[ -x $venv_python ]]; then
   port3=$(free_port)
+  # Off loopback the server refuses a shared secret shorter than 32 characters.
+  secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
   cid3=$(podman run -d --label ctrcheck.ctr=1 -p "127.0.0.1:$port3:8000" \
-    -e MCP_AUTH_MODE=shared-secret -e MCP_SHARED_SECRET=smoke-secret "$CTR_IMAGE" demo \
+    -e MCP_AUTH_MODE=shared-secret -e MCP_SHARED_SECRET="$secret" "$CTR_IMAGE" demo \
     2> >(_ctr_no_systemd_noise >&2)) || fail "demo did not start"
   started+=("$cid3")
   ctr_wait_http "http://127.0.0.1:$port3/readyz" 60 || { podman logs "$cid3" >&2 || true; fail "demo not ready"; }
-  "$venv_python" - "http://127.0.0.1:$port3/mcp" <<'PY' || fail "count_devices through the image failed"
+  "$venv_python" - "http://127.0.0.1:$port3/mcp" "$secret" <<'PY' || fail "count_devices through the image failed"
 import asyncio, json, sys
 from fastmcp import Client
 
 async def main() -> None:
-    async with Client(sys.argv[1], auth="smoke-secret") as client:
+    async with Client(sys.argv[1], auth=sys.argv[2]) as client:
         result = await client.call_tool("count_devices", {})
         total = json.loads(result.content[0].text)["total"]
         assert total > 0, total
