@@ -30,7 +30,7 @@ from config import (
     command_exposure_warning,
     load_settings,
 )
-from errors import ConfigurationError, FlightControlError, user_error
+from errors import APIError, AuthenticationError, ConfigurationError, FlightControlError, user_error
 from version import __version__
 
 __all__ = ["build_parser", "flags_from_args", "main"]
@@ -224,6 +224,9 @@ class _Report:
     def ok(self, label: str, text: str) -> None:
         self._out.write(f"  ok   {label:<14} {text}\n")
 
+    def warn(self, label: str, text: str) -> None:
+        self._out.write(f"  WARN {label:<14} {text}\n")
+
     def fail(self, label: str, text: str) -> None:
         self.failed = True
         self._out.write(f"  FAIL {label:<14} {text}\n")
@@ -243,6 +246,7 @@ async def _check(flags: Mapping[str, str], environ: Mapping[str, str], out: Text
     report.info("organization", settings.organization or "(default)")
     report.info("tls", settings.tls.source)
     report.info("credentials", _describe_auth(settings))
+    _token_store_line(settings, report)
     report.info("transport", _describe_transport(settings))
     try:
         check_http_exposure(settings)
@@ -291,23 +295,33 @@ async def _check_api(settings: Settings, report: _Report) -> None:
         tokens = token_source_from_settings(settings)
         if tokens is None:
             report.fail("auth", "no credentials: set REFRESH_TOKEN or ACCESS_TOKEN, or run `flightctl login`")
-        else:
-            await tokens.bearer()
-            report.ok("auth", f"token obtained (user: {tokens.identity or 'unknown'})")
+            return
+        await tokens.bearer()
     except FlightControlError as exc:
         report.fail("auth", user_error(exc, "cli").message)
         return
     api = FlightControlAPI(settings)
+    accepted = f"token accepted by Flight Control (user: {tokens.identity or 'unknown'})"
     try:
-        await run_in_organization(api, tokens, None, lambda scoped: _check_reads(api, scoped, report))
+        await run_in_organization(
+            api, tokens, None, lambda scoped: _check_reads(api, scoped, report, accepted)
+        )
+    except AuthenticationError as exc:
+        report.fail("auth", user_error(exc, "cli").message)
+    except APIError as exc:
+        if exc.status_code in (400, 403):  # refused after authentication: the token itself was good
+            report.ok("auth", accepted)
+        report.fail("api", user_error(exc, "cli").message)
     except FlightControlError as exc:
+        report.info("auth", "a token is at hand, but Flight Control could not be asked to accept it")
         report.fail("api", user_error(exc, "cli").message)
     finally:
         await asyncio.to_thread(api.close)
 
 
-async def _check_reads(api: Any, tokens: Any, report: _Report) -> None:
+async def _check_reads(api: Any, tokens: Any, report: _Report, accepted: str) -> None:
     version = await api.get_path("VersionApi", "get_version_without_preload_content", tokens)
+    report.ok("auth", accepted)
     shown = version.get("version", version) if isinstance(version, dict) else version
     report.ok("api", f"reachable, Flight Control version {shown}")
     devices = await api.get_path("DeviceApi", "list_devices_without_preload_content", tokens, limit=1)
@@ -315,6 +329,28 @@ async def _check_reads(api: Any, tokens: Any, report: _Report) -> None:
     remaining = devices.get("metadata", {}).get("remainingItemCount") if isinstance(devices, dict) else None
     total = len(items or []) + int(remaining or 0)
     report.ok("devices", f"listing works ({total} device(s) visible)")
+
+
+def _token_store_line(settings: Settings, report: _Report) -> None:
+    """Where rotated tokens go, and a warning when they cannot go there (a read-only mount)."""
+    from auth import token_store_for
+    from token_store import unwritable_reason
+
+    if settings.auth.method not in ("oidc", "proxy"):
+        return
+    store = token_store_for(settings.auth)
+    if store is None:
+        return
+    problem = unwritable_reason(store.path)
+    if problem is None:
+        report.info("tokens", f"rotated tokens are kept in {store.path}")
+        return
+    report.warn(
+        "tokens",
+        f"rotated tokens cannot be written to {store.path} ({problem}): they stay in memory, so after a "
+        "restart the session may need `flightctl login` again (and the flightctl CLI sharing the file too). "
+        "Make the file writable, or mount it read-write.",
+    )
 
 
 # --- demo ---------------------------------------------------------------------------------------------

@@ -380,6 +380,7 @@ def load_settings(flags: Mapping[str, str], environ: Mapping[str, str]) -> Setti
     api_base_url = values.get_or_none(API_BASE_URL)
     return Settings(
         api_base_url=api_base_url,
+        api_base_url_source=values.where(API_BASE_URL) or "API_BASE_URL",
         organization=values.get_or_none(ORG_ID),
         client_config_path=client_file.path if client_file else None,
         client_context=values.get_or_none(FLIGHTCTL_CONTEXT) or "default",

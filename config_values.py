@@ -320,6 +320,11 @@ class Values:
     def is_set(self, opt: Option[Any]) -> bool:
         return opt.env in self._raw
 
+    def where(self, opt: Option[Any]) -> str | None:
+        """Where the value in force came from ("environment variable X", "key k of <file>"); None if unset."""
+        raw = self._raw.get(opt.env)
+        return raw.where if raw else None
+
     def get(self, opt: Option[T]) -> T:
         raw = self._raw.get(opt.env)
         if raw is None:

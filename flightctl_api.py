@@ -89,17 +89,23 @@ def _is_read(method: str) -> bool:
 class _Dropped(APIConnectionError):
     """The connection closed or reset before a whole answer arrived; ``_send`` may send again."""
 
-    def __init__(self, base: str | None, reason: str) -> None:
+    def __init__(self, base: str | None, reason: str, source: str = "API_BASE_URL") -> None:
         super().__init__(reason)
         self.base = base
         self.reason = reason
+        self.source = source
 
     def after(self, attempts: str) -> APIConnectionError:
         """The error the caller sees once sending again is over (``attempts`` says how often and why)."""
+        plain = (
+            f" The URL (from {self.source}) is plain http://: if the server speaks TLS, write https:// there."
+            if (self.base or "").startswith("http://")
+            else ""
+        )
         return APIConnectionError(
             f"Flight Control at {self.base} closed the connection without answering, {attempts} "
-            f"({self.reason}). Retry in a moment; if it keeps happening check the API server and any proxy "
-            "or load balancer between here and it (idle timeouts, restarts)."
+            f"({self.reason}).{plain} Retry in a moment; if it keeps happening check the API server and any "
+            "proxy or load balancer between here and it (idle timeouts, restarts)."
         )
 
 
@@ -319,14 +325,14 @@ class FlightControlAPI:
             finally:
                 raw.release_conn()
         except ApiException as exc:  # flightctl-client wraps TLS failures as status 0
-            raise _connection_error(base, str(exc.reason or exc), tls=True) from exc
+            raise _connection_error(self._settings, str(exc.reason or exc), tls=True) from exc
         except urllib3.exceptions.SSLError as exc:
-            raise _connection_error(base, str(exc), tls=True) from exc
+            raise _connection_error(self._settings, str(exc), tls=True) from exc
         except urllib3.exceptions.NewConnectionError as exc:  # a TimeoutError subclass, but not a timeout
-            raise _connection_error(base, str(exc), tls=False) from exc
+            raise _connection_error(self._settings, str(exc), tls=False) from exc
         except (urllib3.exceptions.ProtocolError, ConnectionResetError, ConnectionAbortedError) as exc:
             # Closed or reset without a (whole) answer: "Remote end closed connection without response".
-            raise _Dropped(base, _reason(exc)) from exc
+            raise _Dropped(base, _reason(exc), self._settings.api_base_url_source) from exc
         except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
             raise APIConnectionError(
                 f"Flight Control at {base} did not answer within {timeout:g} s "
@@ -334,7 +340,7 @@ class FlightControlAPI:
                 "the request timeout or check the API server's health."
             ) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _connection_error(base, str(exc), tls=False) from exc
+            raise _connection_error(self._settings, str(exc), tls=False) from exc
         return _Response.read(raw.status, {k.lower(): v for k, v in raw.headers.items()}, body)
 
     # --- client construction ------------------------------------------------------------------------
@@ -517,15 +523,33 @@ def _auth_error(response: _Response, advice: str | None) -> AuthenticationError:
     )
 
 
-def _connection_error(base: str | None, reason: str, *, tls: bool) -> APIConnectionError:
+#: What OpenSSL says when the other end answered a TLS handshake in plain HTTP.
+_PLAIN_HTTP_SIGNS = (
+    "WRONG_VERSION_NUMBER",
+    "RECORD LAYER FAILURE",
+    "UNKNOWN PROTOCOL",
+    "PACKET LENGTH TOO LONG",
+)
+
+
+def _connection_error(settings: Settings, reason: str, *, tls: bool) -> APIConnectionError:
+    """What went wrong reaching Flight Control, naming where the URL (and the CA) were configured."""
+    base, source = settings.api_base_url, settings.api_base_url_source
     reason = " ".join(reason.split())[:300]
-    if tls or "CERTIFICATE" in reason.upper() or "SSL" in reason.upper():
+    upper = reason.upper()
+    if any(sign in upper for sign in _PLAIN_HTTP_SIGNS):
         return APIConnectionError(
-            f"TLS with Flight Control at {base} failed: {reason}. Set CA_CERT_PATH to the CA that signed the "
-            "API's certificate (or fix certificate-authority in client.yaml); INSECURE_SKIP_VERIFY=true only "
-            "for testing."
+            f"Flight Control at {base} answered in plain HTTP, not TLS ({reason}). The URL comes from "
+            f"{source}: if that server really serves plain HTTP write http:// there; otherwise check the "
+            "port (the API serves TLS on 3443 by default)."
+        )
+    if tls or "CERTIFICATE" in upper or "SSL" in upper:
+        return APIConnectionError(
+            f"TLS with Flight Control at {base} (from {source}) failed: {reason}. The server's certificate "
+            f"was checked against {settings.tls.source}: set CA_CERT_PATH to the CA that signed it (or fix "
+            "certificate-authority in client.yaml); INSECURE_SKIP_VERIFY=true only for testing."
         )
     return APIConnectionError(
-        f"Could not reach Flight Control at {base}: {reason}. Check API_BASE_URL, that the API server is "
-        "running, and the network between here and it."
+        f"Could not reach Flight Control at {base}: {reason}. The URL comes from {source}: check it, that "
+        "the API server is running, and the network between here and it."
     )

@@ -102,6 +102,7 @@ class Settings:
     """Everything the server needs, resolved and validated once; pass it down, never re-read the env."""
 
     api_base_url: str | None = None
+    api_base_url_source: str = "API_BASE_URL"  # where the URL was set, for errors that blame it
     organization: str | None = None
     client_config_path: Path | None = None
     client_context: str = "default"

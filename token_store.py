@@ -90,8 +90,11 @@ def unwritable_reason(path: Path) -> str | None:
     real = Path(os.path.realpath(path))
     if real.exists() and not os.access(real, os.W_OK):
         return f"{real} is not writable"
-    if not os.access(real.parent, os.W_OK | os.X_OK):
-        return f"its directory {real.parent} is not writable"
+    directory = real.parent
+    while not directory.exists() and directory != directory.parent:  # a state directory made on first use
+        directory = directory.parent
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"the directory {directory} is not writable"
     return None
 
 

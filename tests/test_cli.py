@@ -151,7 +151,7 @@ def test_check_reports_a_working_setup(
     monkeypatch.setenv("REFRESH_TOKEN", tokens.refresh_token)
     assert cli.main(["check"]) == 0
     out = capsys.readouterr().out
-    assert "ok   auth           token obtained (user: viewer)" in out
+    assert "ok   auth           token accepted by Flight Control (user: viewer)" in out
     assert "ok   api            reachable, Flight Control version" in out
     assert "3 device(s) visible" in out
     assert "result: all good" in out
@@ -382,3 +382,134 @@ def test_demo_on_a_busy_port_says_how_to_pick_another_before_any_banner(
     assert "flightctl-mcp demo:" not in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+# --------------------------------------------------------------------------------------------------
+# check tells the truth about tokens, URLs and TLS
+# --------------------------------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_check_says_token_accepted_only_when_flight_control_accepted_it(
+    sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("API_BASE_URL", sim.base_url)
+    monkeypatch.setenv("ACCESS_TOKEN", "a-token-flight-control-never-issued")
+    assert cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL auth" in out
+    assert "refused the credentials (401: failed to validate token)" in out
+    assert "token accepted" not in out
+    assert "token obtained" not in out
+
+
+def test_check_names_the_environment_as_the_source_of_an_unreachable_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("API_BASE_URL", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("ACCESS_TOKEN", "t")
+    monkeypatch.setenv("REQUEST_TIMEOUT", "3")
+    assert cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "Could not reach Flight Control" in out
+    assert "The URL comes from environment variable API_BASE_URL" in out
+    assert "a token is at hand, but Flight Control could not be asked to accept it" in out
+    assert "token accepted" not in out
+
+
+def test_check_names_client_yaml_as_the_source_of_an_unreachable_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], clean_environment: Path
+) -> None:
+    path = clean_environment / ".config" / "flightctl" / "client.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        f"service:\n  server: http://127.0.0.1:{_closed_port()}\nauthentication:\n  access-token: t\n"
+    )
+    monkeypatch.setenv("REQUEST_TIMEOUT", "3")
+    assert cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert f"The URL comes from key service.server of {path}" in out
+
+
+def test_check_tells_plain_http_from_a_ca_problem(
+    sim: SimulatorServer,
+    simulator: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("REQUEST_TIMEOUT", "5")
+    # https:// to a server that speaks plain HTTP
+    monkeypatch.setenv("API_BASE_URL", sim.base_url.replace("http://", "https://"))
+    monkeypatch.setenv("ACCESS_TOKEN", sim.issue_access_token("viewer"))
+    assert cli.main(["check"]) == 1
+    plain = capsys.readouterr().out
+    assert "answered in plain HTTP, not TLS" in plain
+    assert "environment variable API_BASE_URL" in plain
+    assert "CA_CERT_PATH" not in plain
+    # https:// to a TLS server whose CA is not trusted
+    monkeypatch.setenv("API_BASE_URL", simulator.base_url)
+    monkeypatch.setenv("ACCESS_TOKEN", simulator.issue_access_token("viewer"))
+    assert cli.main(["check"]) == 1
+    untrusted = capsys.readouterr().out
+    assert "certificate" in untrusted.lower()
+    assert "checked against system CA bundle" in untrusted
+    assert "CA_CERT_PATH" in untrusted
+    assert "plain HTTP" not in untrusted
+    # http:// to a TLS server
+    monkeypatch.setenv("API_BASE_URL", simulator.base_url.replace("https://", "http://"))
+    assert cli.main(["check"]) == 1
+    assert "if the server speaks TLS, write https:// there" in capsys.readouterr().out
+
+
+def test_check_says_where_rotated_tokens_go(
+    sim: SimulatorServer, capsys: pytest.CaptureFixture[str], clean_environment: Path
+) -> None:
+    path = clean_environment / ".config" / "flightctl" / "client.yaml"
+    _login(sim, path, "viewer")
+    assert cli.main(["check"]) == 0
+    assert f"rotated tokens are kept in {path}" in capsys.readouterr().out
+
+
+def test_check_warns_when_client_yaml_is_read_only(sim: SimulatorServer, clean_environment: Path) -> None:
+    """A real read-only mount (as root, in a private mount namespace) or, for other users, file modes."""
+    import shutil
+
+    config_dir = clean_environment / ".config" / "flightctl"
+    _login(sim, config_dir / "client.yaml", "viewer")
+    env = {"HOME": str(clean_environment), "PATH": os.environ.get("PATH", "")}
+    check = [sys.executable, str(REPO_ROOT / "main.py"), "check"]
+    if os.geteuid() == 0:
+        if shutil.which("unshare") is None:
+            pytest.skip("root without unshare: no way to make a read-only mount here")
+        command = [
+            "unshare",
+            "--mount",
+            "sh",
+            "-c",
+            f'mount --bind "{config_dir}" "{config_dir}" && mount -o remount,bind,ro "{config_dir}" && '
+            'exec "$@"',
+            "sh",
+            *check,
+        ]
+    else:
+        (config_dir / "client.yaml").chmod(0o400)
+        config_dir.chmod(0o500)
+        command = check
+    try:
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        config_dir.chmod(0o700)
+    if os.geteuid() == 0 and "mount" in result.stderr and result.returncode not in (0, 1):
+        pytest.skip(f"no private read-only mount possible here: {result.stderr.strip()[:200]}")
+    assert "WARN tokens" in result.stdout, result.stdout + result.stderr
+    assert "cannot be written" in result.stdout
+    assert "flightctl login" in result.stdout
+    assert result.returncode == 0  # a warning, not a failure: the server still works from memory
