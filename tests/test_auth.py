@@ -454,3 +454,29 @@ async def test_environment_session_is_resumed_from_the_state_file(sim: Sim, home
     assert len(state_files) == 1
     assert tokens.refresh_token not in state_files[0].name
     assert state_files[0].stat().st_mode & 0o777 == 0o600
+
+
+def test_legacy_client_yaml_gets_its_rotated_tokens_in_its_own_keys(tmp_path: Path) -> None:
+    from token_store import ClientYamlStore, StoredTokens
+
+    path = tmp_path / "client.yaml"
+    path.write_text(
+        "authentication:\n  token: old-access\n  auth-provider:\n    name: OIDC\n    config:\n"
+        "      server: https://idp.example/token\n      client-id: flightctl\n      refresh-token: old\n"
+        "service:\n  server: https://api.example\n"
+    )
+    store = ClientYamlStore(path, legacy=True)
+    loaded = store.load()
+    assert loaded is not None
+    assert (loaded.refresh_token, loaded.access_token) == ("old", "old-access")
+    store.save(StoredTokens("new", access_token="new-access", expires_at=1_900_000_000.5))
+    document = yaml.safe_load(path.read_text())
+    config = document["authentication"]["auth-provider"]["config"]
+    assert config["refresh-token"] == "new"
+    assert config["server"] == "https://idp.example/token"
+    assert config["access-token-expiry"].startswith("2030-03-17T")
+    assert document["authentication"]["token"] == "new-access"
+    assert document["service"] == {"server": "https://api.example"}
+    again = ClientYamlStore(path, legacy=True).load()
+    assert again is not None
+    assert again.expires_at == 1_900_000_000.5
