@@ -15,6 +15,7 @@ from typing import Any
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
+from fastmcp.prompts import Prompt, PromptArgument
 from fastmcp.tools import Tool, ToolResult
 from mcp_types import TextContent, ToolAnnotations
 from pydantic import PrivateAttr
@@ -119,8 +120,32 @@ def _add_resource(mcp: FastMCP[Any], services: Services, kind: ResourceKind) -> 
     )(read)
 
 
+def _add_fleets_resource(mcp: FastMCP[Any], services: Services) -> None:
+    """resources/list offers the fleets: the usual starting point, read fresh on every read."""
+    operation = OPERATIONS_BY_NAME["query_fleets"]
+
+    async def fleets() -> str:
+        return dumps(await run_operation(operation, services, {}))
+
+    mcp.resource(
+        "flightctl://fleets",
+        name="Fleets",
+        description="Every fleet (as many as the response budget holds; query_fleets pages on): "
+        "selector, OS image, template version, rollout and conditions.",
+        mime_type="application/json",
+    )(fleets)
+
+
+def _add_prompt(mcp: FastMCP[Any], fn: Callable[..., str], description: str, **arguments: str) -> None:
+    """A prompt whose arguments say what they are (fastmcp would describe each as a JSON schema)."""
+    prompt = Prompt.from_function(fn, description=description)
+    described = [
+        PromptArgument(name=name, description=text, required=True) for name, text in arguments.items()
+    ]
+    mcp.add_prompt(prompt.model_copy(update={"arguments": described}))
+
+
 def _add_prompts(mcp: FastMCP[Any]) -> None:
-    @mcp.prompt(description="Find out why one device is unhealthy and what to do about it.")
     def troubleshoot_device(device: str) -> str:
         return (
             f"Troubleshoot the Flight Control device '{device}'. Call query_devices(name='{device}') for its "
@@ -131,7 +156,6 @@ def _add_prompts(mcp: FastMCP[Any]) -> None:
             "the evidence, and concrete next steps."
         )
 
-    @mcp.prompt(description="Health report of one fleet: device status counts, rollout, problem devices.")
     def fleet_health_report(fleet: str) -> str:
         selector = f"metadata.owner=Fleet/{fleet}"
         return (
@@ -144,7 +168,6 @@ def _add_prompts(mcp: FastMCP[Any]) -> None:
             "rollout progress, the worst devices and recommended actions."
         )
 
-    @mcp.prompt(description="Review the enrollment requests waiting for approval.")
     def review_enrollment_requests() -> str:
         return (
             "Review pending Flight Control enrollment requests. Call query_enrollment_requests("
@@ -154,6 +177,20 @@ def _add_prompts(mcp: FastMCP[Any]) -> None:
             "recommend which to "
             "approve or reject and why, and give the `flightctl approve` commands for a human to run."
         )
+
+    _add_prompt(
+        mcp,
+        troubleshoot_device,
+        "Find out why one device is unhealthy and what to do about it.",
+        device="The device's name or alias.",
+    )
+    _add_prompt(
+        mcp,
+        fleet_health_report,
+        "Health report of one fleet: device status counts, rollout, problem devices.",
+        fleet="The fleet's name.",
+    )
+    _add_prompt(mcp, review_enrollment_requests, "Review the enrollment requests waiting for a decision.")
 
 
 # --- the server ---------------------------------------------------------------------------------------
@@ -168,6 +205,7 @@ def build_server(settings: Settings, services: Services | None = None) -> FastMC
         mcp.add_tool(factory(operation, services))
     for kind in KINDS:
         _add_resource(mcp, services, kind)
+    _add_fleets_resource(mcp, services)
     _add_prompts(mcp)
     return mcp
 

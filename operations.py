@@ -464,7 +464,7 @@ def _fitting_prefix(values: list[str], room: int) -> list[str]:
 
 
 class RenderedConfigParams(_Params):
-    name: Name
+    name: Annotated[str, Field(pattern=NAME_PATTERN, description="Device name (an alias also works).")]
     fields: list[DottedPath] | None = Field(
         None, max_length=50, description="Dotted paths to return instead of spec (e.g. spec.config)."
     )
@@ -474,9 +474,20 @@ _RENDERED_KEY = "renderedVersion"
 
 
 async def _rendered_config(services: Services, tokens: TokenSource | None, params: Any) -> dict[str, Any]:
-    obj = await services.api.get_path(
-        "DeviceApi", "get_rendered_device_without_preload_content", tokens, name=params.name
-    )
+    asked = params.name
+    try:
+        obj = await services.api.get_path(
+            "DeviceApi", "get_rendered_device_without_preload_content", tokens, name=params.name
+        )
+    except APIError as exc:
+        matches = await _by_alias(services, tokens, _DEVICES, params.name) if exc.status_code == 404 else []
+        if len(matches) != 1:
+            raise
+        name = matches[0]["metadata"]["name"]
+        obj = await services.api.get_path(
+            "DeviceApi", "get_rendered_device_without_preload_content", tokens, name=name
+        )
+        params = params.model_copy(update={"name": name})
     obj = obj if isinstance(obj, dict) else {}
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     version = next((v for k, v in annotations.items() if k.endswith(_RENDERED_KEY)), None)
@@ -490,6 +501,8 @@ async def _rendered_config(services: Services, tokens: TokenSource | None, param
             **rendered,
         },
     }
+    if params.name != asked:
+        answer["note"] = f"No device is named {asked!r}; this is the one whose alias it is."
     if fits(answer, services.settings.response_token_budget):
         return answer
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
@@ -498,9 +511,10 @@ async def _rendered_config(services: Services, tokens: TokenSource | None, param
         "sizes": {f"spec.{k}": f"{len(dumps(v))} bytes" for k, v in (spec or {}).items()},
     }
     answer["note"] = (
-        "The rendered configuration is over the response budget; sizes are shown instead. Ask for parts with "
+        answer.get("note", "") + " The rendered configuration is over the response budget; sizes are "
+        "shown instead. Ask for parts with "
         f"get_device_rendered_config(name='{params.name}', fields=['spec.config'])."
-    )
+    ).strip()
     return answer
 
 

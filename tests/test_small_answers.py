@@ -320,3 +320,31 @@ async def test_hostile_device_text_reaches_the_assistant_only_under_data(
         assert hostile.MARK not in text, "counts carry numbers and status names only"
     elif tool != "get_device_rendered_config":
         assert hostile.MARK in json.dumps(answer["data"]), "the hostile text is reported, as data"
+
+
+# --- what the assistant reads about arguments and resources -----------------------------------------------
+
+
+async def test_prompt_arguments_and_resources_say_what_they_are(
+    client: Client[Any], labels_of_all: list[dict[str, str]]
+) -> None:
+    prompts = {p.name: p for p in await client.list_prompts()}
+    described = {a.name: a.description for p in prompts.values() for a in p.arguments or []}
+    assert described == {"device": "The device's name or alias.", "fleet": "The fleet's name."}
+    tools = {t.name: t for t in await client.list_tools()}
+    name = tools["get_device_rendered_config"].input_schema["properties"]["name"]
+    assert "device name" in name["description"].lower()
+    assert "alias" in name["description"]
+
+    resources = {str(r.uri): r for r in await client.list_resources()}
+    assert "flightctl://fleets" in resources
+    (contents,) = await client.read_resource("flightctl://fleets")
+    fleets = json.loads(contents.text)  # type: ignore[union-attr]
+    assert fleets["kind"] == "Fleet"
+    assert fleets["returned"] == fleets["total"] > 0
+
+    alias = next(labels["alias"] for labels in labels_of_all if "alias" in labels)
+    rendered = await call(client, "get_device_rendered_config", {"name": alias})
+    assert rendered["name"] != alias
+    assert "alias" in rendered["note"]
+    assert rendered["data"]["spec"]
