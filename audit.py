@@ -7,9 +7,10 @@ own rotating file (and stderr in containers), sets it to INFO whatever LOG_LEVEL
 propagating, so ordinary log lines can neither hide nor rotate it away.
 
 A caller that floods refusals cannot rotate the trail away either: past ``REFUSALS_PER_WINDOW`` refusals
-in ``WINDOW_SECONDS`` a caller's further refusals are counted, not written one by one, and one summary
-line ("N more refusals by <caller>") gives the count when the window closes (at the next attempt after
-it, or at exit). Allowed attempts are always written.
+in ``WINDOW_SECONDS`` a caller's further refusals (and unanswered confirmation requests, which run
+nothing either) are counted, not written one by one, and one summary line ("N more refusals by
+<caller>") gives the count when the window closes (at the next attempt after it, or at exit). Attempts
+that reached a device are always written.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ REFUSALS_PER_WINDOW = 20
 WINDOW_SECONDS = 60.0
 _MAX_CALLERS = 10_000  # windows kept at once; the oldest is closed (and summarised) first
 _PREFIX = "run_command_on_device"
+_LIMITED = frozenset({"refused", "awaiting-confirmation"})  # outcomes where nothing ran
 
 
 def _now() -> str:
@@ -78,7 +80,7 @@ class AuditTrail:
         with self._lock:
             now = self._clock()
             self._close_expired(now)
-            if record.get("outcome") == "refused" and not self._admit_refusal(str(record["who"]), now):
+            if record.get("outcome") in _LIMITED and not self._admit_refusal(str(record["who"]), now):
                 return
             self._write(record)
 

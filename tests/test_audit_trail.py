@@ -185,8 +185,8 @@ def test_a_refusal_flood_is_summarised_with_its_count() -> None:
     now = [0.0]
     lines = _Lines()
     trail = AuditTrail(lines, limit=3, window=60, clock=lambda: now[0])  # type: ignore[arg-type]
-    for _ in range(10):
-        trail.attempt({"who": "mallory", "outcome": "refused"})
+    for outcome in ["refused"] * 9 + ["awaiting-confirmation"]:
+        trail.attempt({"who": "mallory", "outcome": outcome})
     trail.attempt({"who": "mallory", "outcome": "completed"})
     trail.attempt({"who": "alice", "outcome": "refused"})
     assert [r["outcome"] for r in lines.records] == ["refused"] * 3 + ["completed", "refused"]
@@ -200,7 +200,7 @@ def test_a_refusal_flood_is_summarised_with_its_count() -> None:
         trail.attempt({"who": "mallory", "outcome": "refused"})
     trail.flush()
     assert lines.records[-1]["count"] == 2
-    written = sum(r["outcome"] == "refused" for r in lines.records)
+    written = sum(r["outcome"] in ("refused", "awaiting-confirmation") for r in lines.records)
     summarised = sum(r.get("count", 0) for r in lines.records)
     assert written + summarised == 16, "every refusal is counted"
 
