@@ -381,27 +381,26 @@ def test_simulator_alone_instructions_work(tmp_path: Path) -> None:
     client_yaml = str(tmp_path / "client.yaml")
     start = shlex.split(start_line.removesuffix("&").replace("/tmp/client.yaml", client_yaml))
     assert start[:3] == [".venv/bin/python", "-m", "simulator"]
-    simulator = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, *start[1:]], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert simulator.stdout is not None
-        assert simulator.stdout.readline().startswith("http://127.0.0.1:"), "it prints its URL when ready"
-        assignment, *command = shlex.split(check_line.replace("/tmp/client.yaml", client_yaml))
-        name, _, value = assignment.partition("=")
-        assert command[:2] == [".venv/bin/python", "main.py"]
-        done = subprocess.run(
-            [sys.executable, *command[1:]],
-            cwd=ROOT,
-            env={**base_env(tmp_path), name: value},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    finally:
-        simulator.terminate()
-        simulator.wait(timeout=15)
+    ) as simulator:  # leaving the block closes its stdout and reaps it
+        try:
+            assert simulator.stdout is not None
+            assert simulator.stdout.readline().startswith("http://127.0.0.1:"), "it prints its URL when ready"
+            assignment, *command = shlex.split(check_line.replace("/tmp/client.yaml", client_yaml))
+            name, _, value = assignment.partition("=")
+            assert command[:2] == [".venv/bin/python", "main.py"]
+            done = subprocess.run(
+                [sys.executable, *command[1:]],
+                cwd=ROOT,
+                env={**base_env(tmp_path), name: value},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            simulator.terminate()
     assert done.returncode == 0, done.stdout + done.stderr
     assert "result: all good" in done.stdout
     assert "1000 device(s) visible" in done.stdout
