@@ -497,6 +497,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
         loop.call_soon_threadsafe(server.close)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+        loop.run_until_complete(server.wait_closed())
+        loop.close()
 
 
 async def handshake(tls: TLSSettings, port: int, host: str = "127.0.0.1") -> bytes:
