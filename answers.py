@@ -54,20 +54,44 @@ _ENVELOPE_RESERVE = 1200  # bytes kept free for returned/total/next/note/links a
 _ORJSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
+class _Encoded:
+    """An item already encoded while its size was measured: written into the answer as it is."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+
+def _orjson_default(value: Any) -> Any:
+    return orjson.Fragment(value.raw) if isinstance(value, _Encoded) else str(value)
+
+
+def _json_default(value: Any) -> Any:
+    return (
+        json.loads(value.raw.decode("utf-8", "surrogatepass")) if isinstance(value, _Encoded) else str(value)
+    )
+
+
 def dumps(value: Any) -> str:
     """Compact JSON, the one wire form of every answer."""
     try:
-        return orjson.dumps(value, default=str, option=_ORJSON).decode()
+        return orjson.dumps(value, default=_orjson_default, option=_ORJSON).decode()
     except TypeError:  # what orjson refuses (integers over 64 bits, lone surrogates): the json module
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _encode(value: Any) -> bytes:
+    """``value`` as sent: compact UTF-8 JSON."""
+    try:
+        return orjson.dumps(value, default=_orjson_default, option=_ORJSON)
+    except TypeError:
+        return dumps(value).encode("utf-8", "surrogatepass")
 
 
 def _size(value: Any) -> int:
     """Bytes of ``value`` as sent (compact UTF-8 JSON)."""
-    try:
-        return len(orjson.dumps(value, default=str, option=_ORJSON))
-    except TypeError:
-        return len(dumps(value).encode("utf-8", "surrogatepass"))
+    return len(_encode(value))
 
 
 def fits(value: Any, budget_tokens: int) -> bool:
@@ -159,6 +183,7 @@ class _Collected:
     total_read: bool = False
     oversized: bool = False
     sizes: list[int] = field(default_factory=list)  # encoded bytes of each item, plus its comma
+    encoded: list[bytes] = field(default_factory=list)  # each item as sent, encoded once
 
 
 async def list_answer(
@@ -185,9 +210,12 @@ async def list_answer(
     while _answer_size(answer, collected) > budget and len(collected.items) > 1:
         collected.items.pop()
         collected.sizes.pop()
+        collected.encoded.pop()
         collected.after = collected.positions.pop()
         collected.stopped_by_budget = True
         answer = envelope()
+    # The items as measured, not encoded again: dumps() copies their bytes into the answer.
+    answer[DATA] = [_Encoded(encoded) for encoded in collected.encoded]
     return answer
 
 
@@ -252,15 +280,18 @@ async def _collect(
                 out.after = here
                 return out
             item = render(kind, page.items[index], fields=query.fields, full=query.full, fixed=fixed)
-            size = _size(item) + 1
+            encoded = _encode(item)
+            size = len(encoded) + 1
             if size > budget:
                 item = _oversized(page.items[index], size)
                 out.oversized = True
-                size = _size(item) + 1
+                encoded = _encode(item)
+                size = len(encoded) + 1
             if used + size > budget and out.items:
                 out.after, out.stopped_by_budget = here, True
                 return out
             out.items.append(item)
+            out.encoded.append(encoded)
             out.positions.append(here)
             out.sizes.append(size)
             used += size

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from answers import dumps
+from answers import _encode, _Encoded, dumps
 from flightctl_api import _Response
 from simulator.state import DEFAULT_ORG, SimulatorState
 
@@ -57,3 +57,10 @@ def test_a_body_that_is_not_json_is_kept_as_text() -> None:
     response = _Response.read(502, {}, b"<html>Bad Gateway</html>")
     assert not response.is_json
     assert response.body == b"<html>Bad Gateway</html>"
+
+
+def test_a_list_answer_is_the_items_encoded_once_inside_the_envelope() -> None:
+    items = [{"metadata": {"name": f"d{i}"}, "status": {"n": 2**70 if i == 1 else i}} for i in range(3)]
+    answer = {"kind": "Device", "data": [_Encoded(_encode(item)) for item in items], "returned": 3}
+    assert json.loads(dumps(answer)) == {"kind": "Device", "data": items, "returned": 3}
+    assert dumps({"data": [_Encoded(_encode(items[0]))]}) == _reference({"data": [items[0]]})
