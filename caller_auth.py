@@ -42,7 +42,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from auth import jwt_claims
-from errors import APIConnectionError, ConfigurationError
+from errors import APIConnectionError, ConfigurationError, user_error
 from http_limits import HEALTH_PATHS, TokenBuckets, json_error, retry_after, token_key
 
 if TYPE_CHECKING:
@@ -512,7 +512,7 @@ class PassThroughVerifier(_Verifier):
         try:
             status, server_wait = await self._probe.status_for(token)
         except APIConnectionError as exc:
-            raise _Refused(str(exc), 503, None) from exc
+            raise _Refused(user_error(exc, "rest").message, 503, None) from exc
         if status == 200:
             exp = jwt_claims(token).get("exp")
             lifetime = float(exp) - time.time() if isinstance(exp, int | float) else self._opaque_ttl

@@ -55,6 +55,7 @@ def token_key(token: str) -> str:
 
 
 def json_error(message: str, status_code: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The HTTP layer's one error body, ``{"error": message}`` (REST, caller auth and limits alike)."""
     return JSONResponse({"error": message}, status_code=status_code, headers=headers)
 
 

@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from answers import dumps
 from auth import token_source_for_request
 from errors import InvalidRequest, user_error
+from http_limits import json_error
 
 if TYPE_CHECKING:
     from operations import Operation
@@ -119,10 +120,6 @@ def endpoints(operations: tuple[Operation, ...] | None = None) -> tuple[RestEndp
 # --- requests -------------------------------------------------------------------------------------
 
 
-def _error(message: str, status_code: int, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status_code, headers=headers)
-
-
 def _is_array(schema: Mapping[str, Any]) -> bool:
     if schema.get("type") == "array":
         return True
@@ -163,7 +160,7 @@ def _failure_response(exc: Exception, operation_id: str) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     if failure.status == 429:
         headers["Retry-After"] = str(max(1, round(failure.retry_after or 1)))
-    return _error(failure.message, failure.status, headers)
+    return json_error(failure.message, failure.status, headers)
 
 
 def _handler_app(endpoint: RestEndpoint, services: Services) -> ASGIApp:

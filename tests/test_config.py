@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -487,6 +488,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
         writer.write(b"hello")
         await writer.drain()
         writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
 
     server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -507,6 +510,8 @@ async def handshake(tls: TLSSettings, port: int, host: str = "127.0.0.1") -> byt
     )
     data = await reader.read(5)
     writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError):
+        await writer.wait_closed()
     return data
 
 
