@@ -45,7 +45,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from allowlist import shown_argv
-from answers import DATA
+from answers import DATA, dumps
 from audit import AUDIT_LOGGER, trail
 from auth import token_source_for_request
 from console import ConsoleClient, ConsoleResult
@@ -444,8 +444,7 @@ class _CommandRunner:
             raise
         audit("timed-out" if result.timed_out else "completed", result=result)
         answer = render_result(request, result, self._settings.output_limit_bytes)
-        text = json.dumps(answer, separators=(",", ":"), ensure_ascii=False)
-        return ToolResult(content=[TextContent(type="text", text=text)])
+        return ToolResult(content=[TextContent(type="text", text=dumps(answer))])
 
 
 class CommandParams(BaseModel):
