@@ -61,6 +61,7 @@ from settings import (
     Transport,
 )
 from tls import TLSSettings, api_tls, auth_tls
+from toolsets import DEFAULT_TOOLSETS, TOOLSETS, parse_toolsets
 
 __all__ = [
     "HTTP_TRANSPORTS",
@@ -219,6 +220,17 @@ MCP_WORKERS = Option(
     "Server processes answering on one port (streamable-http only; more than one runs stateless). Up to "
     "the cores this machine gives the server; beyond one machine, add replicas.", G_MCP,
 )  # fmt: skip
+MCP_TOOLSETS = Option(
+    "MCP_TOOLSETS", "--toolsets", ",".join(DEFAULT_TOOLSETS), parse_toolsets,
+    "Tool groups to offer, comma-separated: " + ", ".join(TOOLSETS) + " (or all).", G_MCP,
+)  # fmt: skip
+MCP_READ_ONLY = _bool_option(
+    "MCP_READ_ONLY",
+    "--read-only",
+    "false",
+    "Offer only tools annotated read-only (never run_command_on_device).",
+    G_MCP,
+)
 MCP_ENABLE_COMMANDS = _bool_option(
     "MCP_ENABLE_COMMANDS",
     "--enable-commands",
@@ -263,7 +275,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     CA_CERT_PATH, INSECURE_SKIP_VERIFY,
     LOG_LEVEL, MCP_LOG_LEVEL, LOG_FILE, LOG_TO_STDERR, AUDIT_LOG_FILE,
     MCP_TRANSPORT, MCP_HOST, MCP_PORT, MCP_LISTEN_FD, MCP_PATH, MCP_STATELESS, MCP_WORKERS,
-    *HTTP_OPTIONS,
+    *HTTP_OPTIONS, MCP_TOOLSETS, MCP_READ_ONLY,
     MCP_ENABLE_COMMANDS, MCP_COMMAND_ALLOWLIST, MCP_COMMAND_TIMEOUT, MCP_COMMAND_MAX_TIMEOUT,
     MCP_COMMAND_OUTPUT_LIMIT, MCP_COMMAND_CONFIRM, MCP_COMMAND_CONFIRM_TIMEOUT,
 )  # fmt: skip
@@ -301,6 +313,8 @@ def load_settings(flags: Mapping[str, str], environ: Mapping[str, str]) -> Setti
         audit_log_file=values.get_or_none(AUDIT_LOG_FILE) or default_audit_log_file(log_file),
         log_to_stderr=values.get(LOG_TO_STDERR),
         response_token_budget=values.get(MCP_RESPONSE_TOKEN_BUDGET),
+        toolsets=values.get(MCP_TOOLSETS),
+        read_only=values.get(MCP_READ_ONLY),
         commands=_command_settings(values),
         http=http_settings(
             values,

@@ -26,7 +26,7 @@ import orjson
 import urllib3
 
 from auth import TokenSource, organization_for
-from errors import APIConnectionError, APIError, AuthenticationError, ConfigurationError
+from errors import APIConnectionError, APIError, AuthenticationError, ConfigurationError, InvalidRequest
 from resource_queries import API_VERSION, ResourceKind
 
 if TYPE_CHECKING:
@@ -154,10 +154,12 @@ class FlightControlAPI:
         label_selector: str | None = None,
         field_selector: str | None = None,
         order: str | None = None,
+        parent: str | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> ListPage:
-        """Read one page of ``kind``; selectors are resent on every page (the token does not bind them)."""
-        query: dict[str, Any] = {"limit": limit, "field_selector": field_selector}
+        """Read one page of ``kind`` (of ``parent`` for a nested kind); selectors are resent on every
+        page (the token does not bind them)."""
+        query: dict[str, Any] = {"limit": limit, "field_selector": field_selector, **_parent(kind, parent)}
         if continue_token:
             query["var_continue"] = continue_token
         if kind.label_selector:
@@ -188,8 +190,10 @@ class FlightControlAPI:
         summary = body.get("summary") if isinstance(body, dict) else None
         return summary if isinstance(summary, dict) else {}
 
-    async def get(self, kind: ResourceKind, name: str, tokens: TokenSource | None) -> dict[str, Any]:
-        """One object by name (a fleet comes with its devices summary)."""
+    async def get(
+        self, kind: ResourceKind, name: str, tokens: TokenSource | None, *, parent: str | None = None
+    ) -> dict[str, Any]:
+        """One object by name (a fleet comes with its devices summary; a nested kind's, of ``parent``)."""
         if not kind.get_method:
             raise APIError(
                 400,
@@ -197,7 +201,13 @@ class FlightControlAPI:
                 tool_hint=f"Use {kind.tool} with field_selector 'metadata.name={name}'.",
             )
         body = await self.call(
-            kind.api_class, kind.get_method, tokens, hint_tool=kind.tool, name=name, **kind.get_query
+            kind.api_class,
+            kind.get_method,
+            tokens,
+            hint_tool=kind.tool,
+            name=name,
+            **_parent(kind, parent),
+            **kind.get_query,
         )
         return body if isinstance(body, dict) else {}
 
@@ -404,6 +414,17 @@ class _InOrganization:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
+
+
+def _parent(kind: ResourceKind, parent: str | None) -> dict[str, str]:
+    """The path argument of a nested kind (``fleet=...``); a nested kind needs one, a flat one has none."""
+    if kind.parent_arg is None:
+        return {}
+    if not parent:
+        raise InvalidRequest(
+            f"{kind.tool} lists the {kind.plural} of one {kind.parent_arg}: pass {kind.parent_arg}."
+        )
+    return {kind.parent_arg: parent}
 
 
 def _parse_list(body: Any) -> ListPage:

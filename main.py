@@ -9,6 +9,8 @@ assistant as tool errors (``isError``) with their message, never as protocol err
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -16,17 +18,19 @@ from typing import Any
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.prompts import Prompt, PromptArgument
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import Tool, ToolResult
 from mcp_types import TextContent, ToolAnnotations
 from pydantic import PrivateAttr
 
 from answers import dumps
 from config import Settings
-from errors import user_error
-from operations import OPERATIONS_BY_NAME, Operation, offered
+from errors import FlightControlError, user_error
+from operations import OPERATIONS, OPERATIONS_BY_NAME, Operation, offered
 from resource_queries import KINDS, ResourceKind
 from schemas import tool_schema
 from services import Services
+from toolsets import PermissionFilter
 from version import __version__
 
 __all__ = ["DATA_NOTE", "INSTRUCTIONS", "OperationTool", "build_server", "serve", "tool_schema"]
@@ -34,14 +38,19 @@ __all__ = ["DATA_NOTE", "INSTRUCTIONS", "OperationTool", "build_server", "serve"
 _log = logging.getLogger("flightctl_mcp.tools")
 
 INSTRUCTIONS = """\
-Read-only access to a Flight Control edge-device fleet: devices, fleets, events, enrollment requests,
-repositories and resource syncs. Start small: count_devices answers "how many ... are degraded" in one call;
-query_<kind>(name=...) gets one object (a device also by its alias); list answers are compact and paged
-(follow next.arguments, which carries a signed cursor). links name the tool and arguments that fetch
-related objects; in a list they are templates: put in the item's value of each {path}.
-Every tool takes an optional organization (an id or display name) for users in several organizations.
+Read-only access to a Flight Control edge-device fleet: devices, fleets and their template versions and
+rollouts, events, enrollment and certificate signing requests, repositories, resource syncs, organizations.
+Start small: count_devices answers "how many ... are degraded" in one call; get_fleet_rollout answers "is
+this rollout stuck"; query_<kind>(name=...) gets one object (a device also by its alias). List answers are
+compact and paged: follow next.arguments unchanged (a signed cursor bound to the query, the fleet
+included). `limit` defaults to what the response budget holds; `fields` returns those dotted paths instead
+of the compact view, `full` whole objects. links name the tool and arguments that fetch related objects;
+in a list they are templates: put in the item's value of each {path}. get_my_permissions says which tools
+will work for the caller. Every tool takes an optional organization (an id or display name) for users in
+several organizations.
 
-Selectors (each tool lists its own selectable fields):
+Selectors (every kind selects metadata.name, metadata.owner and metadata.creationTimestamp unless its
+tool says otherwise; each tool lists its other fields):
 - field_selector: comma-separated requirements, all must hold. Operators: = == != for strings and status
   fields; "contains"/"notcontains" for plain string fields (not status.*/spec.*); in (a,b) and notin (a,b);
   > >= < <= for timestamps (RFC 3339, e.g. metadata.creationTimestamp>=2025-01-01T00:00:00Z); a bare key
@@ -77,11 +86,14 @@ class OperationTool(Tool):
             description=f"{operation.description} {DATA_NOTE}",
             parameters=tool_schema(operation),
             annotations=ToolAnnotations(**operation.annotations),
-            tags={"read"} if operation.read_only else {"write"},
         )
         tool._operation = operation
         tool._services = services
         return tool
+
+    def get_meta(self) -> dict[str, Any]:
+        """No ``_meta`` in tools/list: exposure is decided by operations.offered, not by fastmcp tags."""
+        return None  # type: ignore[return-value]
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         answer = await run_operation(self._operation, self._services, arguments)
@@ -105,6 +117,13 @@ async def run_operation(
 # --- resources and prompts ----------------------------------------------------------------------------
 
 
+def resource_uri(kind: ResourceKind) -> str:
+    """``flightctl://devices/{name}``; a nested kind under its parent: ``flightctl://fleets/{fleet}/...``."""
+    parent = kind.parent_kind
+    prefix = f"{parent.name}/{{{kind.parent_arg}}}/" if parent else ""
+    return f"flightctl://{prefix}{kind.name}/{{name}}"
+
+
 def _add_resource(mcp: FastMCP[Any], services: Services, kind: ResourceKind) -> None:
     operation = OPERATIONS_BY_NAME[kind.tool]
 
@@ -112,8 +131,14 @@ def _add_resource(mcp: FastMCP[Any], services: Services, kind: ResourceKind) -> 
         answer = await run_operation(operation, services, {"name": name})
         return dumps(answer)
 
+    async def read_nested(parent: str, name: str) -> str:
+        arguments = {str(kind.parent_arg): parent, "name": name}
+        return dumps(await run_operation(operation, services, arguments))
+
+    if kind.parent_arg:  # the URI template's variables are the function's parameters
+        read = _renamed(read_nested, parent=kind.parent_arg)
     mcp.resource(
-        f"flightctl://{kind.name}/{{name}}",
+        resource_uri(kind),
         name=f"{kind.kind}",
         description=f"One Flight Control {kind.singular} by name, in the compact view with links.",
         mime_type="application/json",
@@ -196,15 +221,60 @@ def _add_prompts(mcp: FastMCP[Any]) -> None:
 # --- the server ---------------------------------------------------------------------------------------
 
 
+def _renamed(function: Any, **names: str) -> Any:
+    """``function`` with parameters renamed (``parent`` becomes ``fleet``) for a URI template."""
+
+    async def call(**arguments: Any) -> Any:
+        inverse = {new: old for old, new in names.items()}
+        return await function(**{inverse.get(k, k): v for k, v in arguments.items()})
+
+    parameters = [
+        p.replace(name=names.get(p.name, p.name)) for p in inspect.signature(function).parameters.values()
+    ]
+    call.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    call.__annotations__ = {p.name: str for p in parameters} | {"return": str}
+    call.__name__ = function.__name__
+    return call
+
+
+class PermissionMiddleware(Middleware):
+    """tools/list per caller: the tools Flight Control's permissions rule out are not offered."""
+
+    def __init__(self, services: Services, wait: float = 5.0) -> None:
+        needs = {op.name: op.needs for op in OPERATIONS}
+        self._filter = PermissionFilter(services, needs)
+        self._services = services
+        self._wait = wait
+
+    async def on_list_tools(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        from auth import token_source_for_request
+
+        tools = await call_next(context)
+        try:
+            tokens = token_source_for_request(self._services.tokens)
+            usable = await asyncio.wait_for(self._filter.usable([t.name for t in tools], tokens), self._wait)
+        except (FlightControlError, TimeoutError) as exc:  # unknown: offer everything, calls will explain
+            _log.info("tools/list unfiltered: %s", exc)
+            return tools
+        return [t for t in tools if t.name in usable]
+
+
 def build_server(settings: Settings, services: Services | None = None) -> FastMCP[Any]:
-    """The FastMCP app with every offered operation (operations.offered), resource and prompt."""
+    """The FastMCP app with the offered operations (operations.offered), resources and prompts; per
+    caller, PermissionMiddleware hides the tools Flight Control's permissions rule out."""
     services = services or Services.from_settings(settings)
-    mcp: FastMCP[Any] = FastMCP("flightctl-mcp", instructions=INSTRUCTIONS, version=__version__)
+    mcp: FastMCP[Any] = FastMCP(
+        "flightctl-mcp",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        middleware=[PermissionMiddleware(services)],
+    )
     for operation in offered(settings):
         factory = operation.tool or OperationTool.create
         mcp.add_tool(factory(operation, services))
     for kind in KINDS:
-        _add_resource(mcp, services, kind)
+        if OPERATIONS_BY_NAME[kind.tool] in offered(settings):
+            _add_resource(mcp, services, kind)
     _add_fleets_resource(mcp, services)
     _add_prompts(mcp)
     return mcp

@@ -16,9 +16,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, Field, create_model
 
 import command_tool
+import diagnostics
 from answers import (
     DATA,
     MAX_LIMIT,
@@ -35,6 +36,7 @@ from auth import TokenSource
 from errors import APIError
 from hints import unknown_value_notes
 from organizations import run_in_organization
+from params import NAME_PATTERN, DottedPath, Name, Params, Selector
 from resource_queries import KINDS, KINDS_BY_NAME, MAX_PAGE_SIZE, ResourceKind
 
 if TYPE_CHECKING:
@@ -43,17 +45,10 @@ if TYPE_CHECKING:
     from config import Settings
     from services import Services
 
-__all__ = ["OPERATIONS", "OPERATIONS_BY_NAME", "Handler", "Operation", "offered"]
+__all__ = ["COMMON_FIELDS", "OPERATIONS", "OPERATIONS_BY_NAME", "Handler", "Operation", "exposes", "offered"]
 
 Handler = Callable[["Services", TokenSource | None, Any], Awaitable[dict[str, Any]]]
 ToolFactory = Callable[["Operation", "Services"], "Tool"]
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$"
-PATH_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_/-]+)*$"
-
-Name = Annotated[str, Field(pattern=NAME_PATTERN, description="Object name.")]
-Selector = Annotated[str, Field(min_length=1, max_length=2048)]
-DottedPath = Annotated[str, Field(pattern=PATH_PATTERN, max_length=200)]
 
 
 @dataclass(frozen=True)
@@ -72,6 +67,8 @@ class Operation:
     open_world: bool = True
     tool: ToolFactory | None = None  # its own MCP adapter, for an operation that needs the MCP context
     offered_when: Callable[[Settings], bool] | None = None  # opt-in: offered only when this is true
+    toolset: str = "core"  # toolsets.TOOLSETS
+    needs: tuple[tuple[str, str], ...] = ()  # Flight Control permissions (resource, verb) it uses
 
     async def run(self, services: Services, tokens: TokenSource | None, params: Any) -> dict[str, Any]:
         """The handler, in the organization the call names (``organization``) if it names one."""
@@ -82,9 +79,9 @@ class Operation:
 
     @property
     def annotations(self) -> dict[str, Any]:
-        """MCP tool annotations, every hint stated (clients never guess a default)."""
+        """MCP tool annotations, every hint stated (clients never guess a default); the title is the
+        tool's own ``title`` (not repeated here: tools/list stays small)."""
         return {
-            "title": self.title,
             "readOnlyHint": self.read_only,
             "destructiveHint": self.destructive,
             "idempotentHint": self.idempotent,
@@ -92,100 +89,65 @@ class Operation:
         }
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # Every operation's: an id or display name overriding the configured organization for one call
-    # (organizations.py). Explained once in the server instructions to keep tools/list small.
-    organization: str | None = None
-
-
 # --- query_<kind> ---------------------------------------------------------------------------------------
 
 
 def _query_params_model(kind: ResourceKind) -> type[BaseModel]:
-    """The params of query_<kind>: label_selector only where the API has one, order only for events."""
-    fields: dict[str, Any] = {
-        "name": (
-            Name | None,
-            Field(
-                None,
-                pattern=NAME_PATTERN,
-                description=f"Get one {kind.singular} by name (other filters unused).",
-            ),
-        ),
-    }
+    """The params of query_<kind>: the parent of a nested kind, label_selector only where the API has
+    one, order only for events; the descriptions are short because the server instructions explain
+    selectors, views, limits and cursors once."""
+    fields: dict[str, Any] = {}
+    if kind.parent_arg:
+        fields[kind.parent_arg] = (Name, Field(description=f"The {kind.parent_arg}."))
+    fields["name"] = (Name | None, None)
     if kind.label_selector:
-        fields["label_selector"] = (Selector | None, Field(None, description="Label selector."))
-    fields["field_selector"] = (
-        Selector | None,
-        Field(None, description="Field selector over the fields listed above."),
-    )
+        fields["label_selector"] = (Selector | None, None)
+    fields["field_selector"] = (Selector | None, None)
     if kind.order:
-        fields["order"] = (
-            Literal["asc", "desc"] | None,
-            Field(None, description="By creation time; default desc (newest first)."),
-        )
+        fields["order"] = (Literal["asc", "desc"] | None, Field(None, description="Default desc."))
     fields.update(
-        limit=(
-            int | None,
-            Field(
-                None,
-                ge=1,
-                le=MAX_LIMIT,
-                description="Most items in this answer; default: as many as the response budget holds.",
-            ),
-        ),
-        fields=(
-            list[DottedPath] | None,
-            Field(None, max_length=50, description="Dotted paths to return instead of the compact view."),
-        ),
-        full=(bool, Field(False, description="Return whole objects (large: prefer fields).")),
-        cursor=(
-            str | None,
-            Field(None, max_length=4096, description="From next.arguments of the previous answer."),
-        ),
+        limit=(int | None, Field(None, ge=1, le=MAX_LIMIT)),
+        fields=(list[DottedPath] | None, Field(None, max_length=50)),
+        full=(bool, False),
+        cursor=(str | None, Field(None, max_length=4096)),
     )
-    model: type[BaseModel] = create_model(f"Query{kind.kind}Params", __base__=_Params, **fields)
+    model: type[BaseModel] = create_model(f"Query{kind.kind}Params", __base__=Params, **fields)
     return model
 
 
-_TYPE_NOTES: Mapping[str, str] = {
-    "string": "strings",
-    "spec/status string": "spec/status strings (no contains)",
-    "timestamp": "timestamps",
-    "boolean": "booleans",
-}
+#: Fields every kind but noted exceptions selects; the server instructions name them once.
+COMMON_FIELDS = ("metadata.name", "metadata.owner", "metadata.creationTimestamp")
+_LEAF_PREFIXES = ("metadata.", "status.", "spec.")
 
 
 def _view_summary(paths: tuple[str, ...]) -> str:
-    """``a.b.x, a.b.y`` reads as ``a.b (x, y)``: the same view in fewer tokens."""
-    groups: dict[str, list[str]] = {}
+    """The compact view in few words: ``status.summary`` reads ``summary``; conditions once."""
+    out: list[str] = []
     for path in paths:
-        parent, _, leaf = path.rpartition(".")
-        groups.setdefault(parent if parent.startswith("status.conditions") else path, []).append(leaf)
-    return ", ".join(
-        f"{key} ({', '.join(leaves)})" if len(leaves) > 1 else key for key, leaves in groups.items()
-    )
+        short = "conditions" if path.startswith("status.conditions") else path
+        for prefix in _LEAF_PREFIXES:
+            short = short.removeprefix(prefix)
+        if short not in out:
+            out.append(short)
+    return ", ".join(out)
 
 
 def _query_description(kind: ResourceKind) -> str:
-    """Names this kind's own selectable fields (grouped by type) and examples valid for it."""
-    groups = [
-        f"{note}: {', '.join(f.path for f in kind.fields if f.type == ftype)}"
-        for ftype, note in _TYPE_NOTES.items()
-        if any(f.type == ftype for f in kind.fields)
-    ]
+    """Generated from the row: what the kind is, its own selectable fields, valid examples, the view."""
+    own = [f.path for f in kind.fields if f.path not in COMMON_FIELDS]  # spec/status: no contains
+    about = kind.about[0].upper() + kind.about[1:]
+    text = f"The {kind.plural} of one {kind.parent_arg}: {kind.about}." if kind.parent_arg else f"{about}."
+    if own:
+        text += f" Fields: {', '.join(own)}."
+    missing = [p for p in COMMON_FIELDS if p not in kind.field_paths]
+    if missing:
+        text += f" Not selectable here: {', '.join(missing)}."
     examples = [f"field_selector='{f.example}'" for f in kind.fields if f.path in kind.featured]
-    if kind.label_selector:
+    if kind.label_selector and kind.label_example and kind.name == "devices":
         examples.append(f"label_selector='{kind.label_example}'")
-    if kind.order:
-        examples.append("order='asc' (oldest first)")
-    return (
-        f"List Flight Control {kind.plural} matching selectors, or get one by name. "
-        f"Selectable fields: {'; '.join(groups)}. Examples: {'; '.join(examples)}. "
-        f"Items show {_view_summary(kind.view)}, and links to related tools."
-    )
+    if examples:
+        text += f" E.g. {'; '.join(examples)}."
+    return text + f" View: {_view_summary(kind.view)}."
 
 
 def _query_handler(kind: ResourceKind) -> Handler:
@@ -203,10 +165,17 @@ def _query_handler(kind: ResourceKind) -> Handler:
             cursor=params.cursor,
             arguments={k: v for k, v in args.items() if k != "full" or v},
             notes=tuple(unknown_value_notes(kind, args.get("field_selector"))),
+            parent=_parent_of(kind, params),
+            page_extra={"parent": _parent_of(kind, params)} if kind.parent_arg else {},
         )
         return await list_answer(services, tokens, kind, query)
 
     return handle
+
+
+def _parent_of(kind: ResourceKind, params: Any) -> str | None:
+    """The parent a nested kind's query names (``fleet``), part of the API path and of the cursor."""
+    return getattr(params, kind.parent_arg) if kind.parent_arg else None
 
 
 async def _get_one(
@@ -227,7 +196,7 @@ async def _get_one(
         obj = await _find_by_name(services, tokens, kind, params.name)
     else:
         try:
-            obj = await services.api.get(kind, params.name, tokens)
+            obj = await services.api.get(kind, params.name, tokens, parent=_parent_of(kind, params))
         except APIError as exc:
             if exc.status_code != 404 or _NAME_OR_ALIAS not in kind.field_paths:
                 raise
@@ -301,7 +270,7 @@ async def _last_seen(services: Services, tokens: TokenSource | None, name: str) 
 # --- device extras --------------------------------------------------------------------------------------
 
 
-class CountDevicesParams(_Params):
+class CountDevicesParams(Params):
     label_selector: Selector | None = Field(None, description="Label selector.")
     field_selector: Selector | None = Field(None, description="Field selector over query_devices' fields.")
 
@@ -344,7 +313,7 @@ def _counts(value: Any) -> dict[str, int]:
     return {str(k): _count(v) for k, v in value.items() if _ENUM_KEY.fullmatch(str(k))}
 
 
-class ListDeviceLabelsParams(_Params):
+class ListDeviceLabelsParams(Params):
     label_selector: Selector | None = Field(None, description="Only labels of devices matching this.")
     field_selector: Selector | None = Field(None, description="Only labels of devices matching this.")
     key: str | None = Field(
@@ -463,7 +432,7 @@ def _fitting_prefix(values: list[str], room: int) -> list[str]:
     return out
 
 
-class RenderedConfigParams(_Params):
+class RenderedConfigParams(Params):
     name: Annotated[str, Field(pattern=NAME_PATTERN, description="Device name (an alias also works).")]
     fields: list[DottedPath] | None = Field(
         None, max_length=50, description="Dotted paths to return instead of spec (e.g. spec.config)."
@@ -529,6 +498,8 @@ def _query_operation(kind: ResourceKind) -> Operation:
         params=_query_params_model(kind),
         handler=_query_handler(kind),
         kind=kind,
+        toolset=kind.toolset,
+        needs=((kind.resource, "list"),),
     )
 
 
@@ -538,14 +509,13 @@ OPERATIONS: tuple[Operation, ...] = (
         name="count_devices",
         title="Devices: count by status",
         description=(
-            "Count devices matching selectors in one small call: totals by summary status, application "
-            "status, update status and OS mode. Use it for 'how many are offline/degraded/out of date' "
-            "instead of listing. "
-            "Selectors as in query_devices."
+            "Count devices matching selectors by summary, application and update status and OS mode: "
+            "'how many are offline/degraded/out of date' in one small call. Selectors as in query_devices."
         ),
         params=CountDevicesParams,
         handler=_count_devices,
         kind=_DEVICES,
+        needs=(("devices", "list"),),
     ),
     Operation(
         name="list_device_labels",
@@ -555,6 +525,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=ListDeviceLabelsParams,
         handler=_list_device_labels,
         kind=_DEVICES,
+        needs=(("labels", "list"),),
     ),
     Operation(
         name="get_device_rendered_config",
@@ -564,6 +535,57 @@ OPERATIONS: tuple[Operation, ...] = (
         params=RenderedConfigParams,
         handler=_rendered_config,
         kind=_DEVICES,
+        needs=(("devices/rendered", "get"),),
+    ),
+    Operation(
+        name="find_unseen_devices",
+        title="Devices: not seen lately",
+        description="Devices not seen for `hours` (default 24) and their lastSeen, which no selector "
+        "reaches: each candidate is checked (Online ones skipped) and the answer says how many.",
+        params=diagnostics.UnseenDevicesParams,
+        handler=diagnostics.find_unseen_devices,
+        kind=_DEVICES,
+        toolset="fleet-ops",
+        needs=(("devices", "list"), ("devices/lastseen", "get")),
+    ),
+    Operation(
+        name="get_fleet_rollout",
+        title="Fleets: rollout state",
+        description="Is this fleet's rollout stuck? One call: verdict, template version (and the previous "
+        "one), batch and approval, last batch report, conditions, device update counts, links.",
+        params=diagnostics.FleetRolloutParams,
+        handler=diagnostics.get_fleet_rollout,
+        kind=KINDS_BY_NAME["fleets"],
+        toolset="fleet-ops",
+        needs=(("fleets", "get"), ("fleets/templateversions", "list")),
+    ),
+    Operation(
+        name="list_organizations",
+        title="Organizations",
+        description="The organizations the caller may use: id (for ORG_ID or the Flightctl-Org-Id header) "
+        "and display name.",
+        params=diagnostics.EmptyParams,
+        handler=diagnostics.list_organizations,
+        toolset="admin",
+        needs=(("organizations", "list"),),
+    ),
+    Operation(
+        name="get_my_permissions",
+        title="Permissions of the caller",
+        description="The caller's Flight Control permissions and which of these tools will work with them.",
+        params=diagnostics.EmptyParams,
+        handler=diagnostics.get_my_permissions,
+        toolset="admin",
+    ),
+    Operation(
+        name="get_server_info",
+        title="Flight Control version and enrollment service",
+        description="Flight Control's version, API URL, organization and enrollment service, for a "
+        "diagnosis.",
+        params=diagnostics.EmptyParams,
+        handler=diagnostics.get_server_info,
+        toolset="admin",
+        needs=(("version", "get"),),
     ),
     Operation(
         name=command_tool.TOOL_NAME,
@@ -577,12 +599,27 @@ OPERATIONS: tuple[Operation, ...] = (
         idempotent=False,
         tool=command_tool.CommandTool.create,
         offered_when=command_tool.enabled,
+        toolset="commands",
+        needs=(("devices/console", "get"),),  # the console WebSocket's x-rbac
     ),
 )
 
 OPERATIONS_BY_NAME: Mapping[str, Operation] = {op.name: op for op in OPERATIONS}
 
 
+def exposes(settings: Settings, *, toolset: str, read_only: bool) -> bool:
+    """The one exposure rule at start-up: the toolset is chosen (--toolsets) and the tool is annotated
+    read-only or --read-only is off. Per caller, toolsets.PermissionFilter then hides what Flight
+    Control's permissions rule out."""
+    return toolset in settings.toolsets and (read_only or not settings.read_only)
+
+
 def offered(settings: Settings) -> tuple[Operation, ...]:
-    """The operations this server exposes (as tools; REST serves the read-only ones): decided here only."""
-    return tuple(op for op in OPERATIONS if op.offered_when is None or op.offered_when(settings))
+    """The operations this server exposes (as tools; REST serves the read-only ones): ``exposes`` for
+    each, and opt-in ones only when switched on. Decided here only."""
+    return tuple(
+        op
+        for op in OPERATIONS
+        if exposes(settings, toolset=op.toolset, read_only=op.read_only)
+        and (op.offered_when is None or op.offered_when(settings))
+    )

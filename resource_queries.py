@@ -7,6 +7,7 @@ repeating per-kind code. The HTTP client that runs these calls is flightctl_api.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -98,6 +99,25 @@ class ResourceKind:
     label_example: str = ""
     featured: tuple[str, ...] = ()  # fields whose examples the tool description shows
     get_query: Mapping[str, Any] = field(default_factory=dict)
+    parent: str | None = None  # a nested kind: the ``name`` of the kind whose objects own it ("fleets")
+    toolset: str = "core"  # the group its tools belong to (toolsets.py)
+    about: str = ""  # one clause on what the kind is, for descriptions and docs
+
+    @property
+    def parent_kind(self) -> ResourceKind | None:
+        """The kind that owns this one (a fleet for its template versions)."""
+        return KINDS_BY_NAME[self.parent] if self.parent else None
+
+    @property
+    def parent_arg(self) -> str | None:
+        """The argument naming the parent ("fleet"); part of every query and of its cursor."""
+        parent = self.parent_kind
+        return parent.singular if parent else None
+
+    @property
+    def resource(self) -> str:
+        """The RBAC resource of its reads (the spec's x-resource): "devices", "fleets/templateversions"."""
+        return re.sub(r"/\{[^}]+\}", "", self.path).strip("/")
 
     @property
     def plural(self) -> str:
@@ -198,6 +218,7 @@ KINDS: tuple[ResourceKind, ...] = (
         ),
         label_example="region in (eu-west,us-east),!decommissioned",
         featured=("status.summary.status", "metadata.owner"),
+        about="edge devices: status, updates, applications, lifecycle",
     ),
     ResourceKind(
         name="fleets",
@@ -236,10 +257,13 @@ KINDS: tuple[ResourceKind, ...] = (
                 (("field_selector", "metadata.owner=Fleet/{metadata.name}"),),
             ),
             _events_of("Fleet"),
+            RelatedLink("template_versions", "query_template_versions", (("fleet", "{metadata.name}"),)),
+            RelatedLink("rollout", "get_fleet_rollout", (("fleet", "{metadata.name}"),), in_lists=False),
         ),
         label_example="env=prod",
         featured=("spec.template.spec.os.image",),
         get_query={"add_devices_summary": True},
+        about="groups of devices sharing a template and rollout policy",
     ),
     ResourceKind(
         name="events",
@@ -272,6 +296,7 @@ KINDS: tuple[ResourceKind, ...] = (
         label_selector=False,
         order=True,
         featured=("involvedObject.kind", "type"),
+        about="what happened to any object, newest first",
     ),
     ResourceKind(
         name="enrollment_requests",
@@ -301,6 +326,8 @@ KINDS: tuple[ResourceKind, ...] = (
         ),
         label_example="site=lab",
         featured=("status.approval.approved",),
+        toolset="pki",
+        about="devices asking to join; pending ones have no approval",
     ),
     ResourceKind(
         name="repositories",
@@ -337,6 +364,8 @@ KINDS: tuple[ResourceKind, ...] = (
         ),
         label_example="team=platform",
         featured=("spec.type",),
+        toolset="fleet-ops",
+        about="git, http and OCI sources of configuration",
     ),
     ResourceKind(
         name="resource_syncs",
@@ -366,6 +395,65 @@ KINDS: tuple[ResourceKind, ...] = (
         ),
         label_example="team=platform",
         featured=("spec.repository",),
+        toolset="fleet-ops",
+        about="fleets synced from a repository path",
+    ),
+    ResourceKind(
+        name="template_versions",
+        kind="TemplateVersion",
+        tool="query_template_versions",
+        path="/fleets/{fleet}/templateversions",
+        api_class="FleetApi",
+        list_method="list_template_versions_without_preload_content",
+        get_method="get_template_version_without_preload_content",
+        fields=(
+            SelectableField("metadata.name", "string", "metadata.name in (a,b)"),
+            SelectableField(
+                "metadata.creationTimestamp", "timestamp", "metadata.creationTimestamp>=2025-01-01T00:00:00Z"
+            ),
+        ),
+        view=(
+            "metadata.name",
+            "metadata.creationTimestamp",
+            "spec.fleet",
+            "status.os.image",
+            "status.config.name",
+            "status.applications.name",
+            "status.updatedAt",
+            *_CONDITIONS,
+        ),
+        links=(RelatedLink("fleet", "query_fleets", (("name", "{spec.fleet}"),)),),
+        label_example="env=prod",
+        featured=("metadata.creationTimestamp",),
+        parent="fleets",
+        toolset="fleet-ops",
+        about="what a fleet rolls out, newest first",
+    ),
+    ResourceKind(
+        name="certificate_signing_requests",
+        kind="CertificateSigningRequest",
+        tool="query_certificate_signing_requests",
+        path="/certificatesigningrequests",
+        api_class="CertificatesigningrequestApi",
+        list_method="list_certificate_signing_requests_without_preload_content",
+        get_method="get_certificate_signing_request_without_preload_content",
+        fields=(
+            *_COMMON_FIELDS,
+            SelectableField("status.certificate", "spec/status string", "!status.certificate"),
+        ),
+        view=(
+            "metadata.name",
+            "metadata.creationTimestamp",
+            "spec.signerName",
+            "spec.username",
+            "spec.expirationSeconds",
+            *_CONDITIONS,
+        ),
+        links=(_events_of("CertificateSigningRequest"),),
+        label_example="purpose=device",
+        featured=("status.certificate",),
+        toolset="pki",
+        about="device and client certificate requests; pending ones have no condition and no certificate",
     ),
 )
 

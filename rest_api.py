@@ -62,6 +62,11 @@ _PATHS: Mapping[str, str] = {
     "count_devices": "/device-counts",
     "list_device_labels": "/device-labels",
     "get_device_rendered_config": "/devices/{name}/rendered-config",
+    "find_unseen_devices": "/unseen-devices",
+    "get_fleet_rollout": "/fleets/{fleet}/rollout",
+    "list_organizations": "/organizations",
+    "get_my_permissions": "/permissions",
+    "get_server_info": "/server-info",
 }
 
 
@@ -97,7 +102,9 @@ def _endpoints_of(op: Operation) -> list[RestEndpoint]:
     if op.name in _PATHS:
         return [_endpoint(op, _PATHS[op.name], op.name)]
     if op.kind is not None and op.name == op.kind.tool:
-        collection = "/" + op.kind.name.replace("_", "-")
+        parent = op.kind.parent_kind
+        under = f"/{parent.name.replace('_', '-')}/{{{op.kind.parent_arg}}}" if parent else ""
+        collection = under + "/" + op.kind.name.replace("_", "-")
         found = [_endpoint(op, collection, op.name)]
         if "name" in fields:
             found.append(_endpoint(op, collection + "/{name}", op.name + "_by_name", _ITEM_QUERY))
@@ -187,7 +194,9 @@ def rest_routes(services: Services, protect: Callable[[ASGIApp], ASGIApp]) -> li
         return Response(document, media_type="application/json")
 
     routes: list[BaseRoute] = [Route(OPENAPI_PATH, openapi, methods=["GET"])]
-    for endpoint in endpoints():
+    from operations import offered
+
+    for endpoint in endpoints(offered(services.settings)):
         app = _Served(protect(_handler_app(endpoint, services)))
         routes.append(Route(endpoint.path, app, methods=["GET"], name=endpoint.operation_id))
     return routes

@@ -14,13 +14,22 @@ if TYPE_CHECKING:
 __all__ = ["tool_schema"]
 
 
+#: Enforced by the params model, not advertised: a refusal names the rule, and tools/list stays small.
+_CHECKED_NOT_SHOWN = frozenset({"pattern", "minLength", "maxLength", "maxItems", "additionalProperties"})
+
+
 def _lean(schema: Any) -> Any:
-    """Drop pydantic's titles and collapse Optional[X] to X so tools/list stays small."""
+    """Drop pydantic's titles and the checks the model makes anyway, collapse Optional[X] to X: tools/list
+    stays small."""
     if isinstance(schema, list):
         return [_lean(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: _lean(v) for k, v in schema.items() if k != "title" or not isinstance(v, str)}
+    out = {
+        k: _lean(v)
+        for k, v in schema.items()
+        if k not in _CHECKED_NOT_SHOWN and (k != "title" or not isinstance(v, str))
+    }
     variants = out.get("anyOf")
     if isinstance(variants, list) and {"type": "null"} in variants and out.get("default", ...) is None:
         rest = [v for v in variants if v != {"type": "null"}]

@@ -15,6 +15,7 @@ from allowlist import AllowEntry
 from client_yaml import TokenToUse
 from config_values import Secret
 from tls import TLSSettings
+from toolsets import DEFAULT_TOOLSETS
 
 __all__ = [
     "AUTH_MODES",
@@ -120,5 +121,7 @@ class Settings:
     audit_log_file: Path | None = None  # None: flightctl-mcp-audit.log next to log_file
     log_to_stderr: bool = False
     response_token_budget: int = 10000
+    toolsets: tuple[str, ...] = DEFAULT_TOOLSETS
+    read_only: bool = False
     commands: CommandSettings = field(default_factory=CommandSettings)
     http: HTTPSettings = field(default_factory=HTTPSettings)

@@ -93,9 +93,8 @@ KINDS: dict[str, KindSpec] = {
         _spec(
             "Event",
             "events",
-            {
-                "metadata.name": FieldSpec("string", lambda r: r.name),
-                "metadata.creationTimestamp": FieldSpec("timestamp", lambda r: r.created),
+            {  # model.Event embeds Resource: metadata.owner is selectable (and always empty)
+                **_DOC_COMMON,
                 **{
                     k: FieldSpec("string", _value(k))
                     for k in ("reason", "actor", "type", "involvedObject.name", "involvedObject.kind")

@@ -98,3 +98,14 @@ async def page_all(
 
 def names(items: list[dict[str, Any]]) -> list[str]:
     return [item["metadata"]["name"] for item in items]
+
+
+async def scoped(client: Client[Any], tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """``arguments`` plus the parent a nested kind's tool needs (the first fleet), when not given."""
+    from resource_queries import KINDS
+
+    kind = next((k for k in KINDS if k.tool == tool), None)
+    if kind is None or kind.parent_kind is None or kind.parent_arg in arguments:
+        return arguments
+    parent = (await call(client, kind.parent_kind.tool, {"limit": 1}))["data"][0]["metadata"]["name"]
+    return {**arguments, str(kind.parent_arg): parent}

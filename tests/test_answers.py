@@ -14,9 +14,19 @@ import trustme
 from fastmcp import Client
 
 from answers import dumps
+from main import resource_uri
 from resource_queries import KINDS, KINDS_BY_NAME, ResourceKind
 from simulator.harness import SimulatorServer
-from tests.query_support import call, client_for, error_of, https_simulator, names, page_all, services_for
+from tests.query_support import (
+    call,
+    client_for,
+    error_of,
+    https_simulator,
+    names,
+    page_all,
+    scoped,
+    services_for,
+)
 
 pytestmark = pytest.mark.slow
 FLEET_SIZE = 5000
@@ -81,6 +91,7 @@ async def test_every_answer_fits_the_budget_and_says_how_to_continue(
 ) -> None:
     if arguments.get("name") == DEVICE:
         arguments = {**arguments, "name": all_devices[0]["metadata"]["name"]}
+    arguments = await scoped(client, tool, arguments)
     size = await _raw_size(client, tool, arguments)
     assert size <= BUDGET_TOKENS * 4, f"{tool} answered {size} bytes"
     answer = await call(client, tool, arguments)
@@ -229,7 +240,7 @@ async def test_fleet_devices_link_lists_exactly_the_fleets_devices(
 
 @pytest.mark.parametrize("kind", [k for k in KINDS if k.name != "devices"], ids=lambda k: k.name)
 async def test_every_link_in_a_list_of_each_kind_resolves(client: Client[Any], kind: Any) -> None:
-    answer = await call(client, kind.tool, {"limit": 5})
+    answer = await call(client, kind.tool, await scoped(client, kind.tool, {"limit": 5}))
     assert answer["data"]
     assert answer["links"]
     for item in answer["data"]:
@@ -346,11 +357,12 @@ async def test_labels_are_discovered_and_each_pair_selects_devices(client: Clien
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 async def test_each_kind_resource_matches_its_tool(client: Client[Any], kind: ResourceKind) -> None:
-    name = (await call(client, kind.tool, {"limit": 1}))["data"][0]["metadata"]["name"]
-    contents = await client.read_resource(f"flightctl://{kind.name}/{name}")
+    scope = await scoped(client, kind.tool, {})
+    name = (await call(client, kind.tool, {"limit": 1, **scope}))["data"][0]["metadata"]["name"]
+    contents = await client.read_resource(resource_uri(kind).format(name=name, **scope))
     assert len(contents) == 1
     from_resource = json.loads(contents[0].text)  # type: ignore[union-attr]
-    from_tool = await call(client, kind.tool, {"name": name})
+    from_tool = await call(client, kind.tool, {"name": name, **scope})
     assert from_tool["data"]["metadata"]["name"] == name
     for answer in (from_resource, from_tool):
         answer["data"].pop("lastSeen", None)  # the simulator advances it between the two reads

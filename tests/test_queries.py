@@ -36,6 +36,21 @@ def _no_leftover_faults(sim: Sim) -> Iterator[None]:
     sim[0].faults.clear()
 
 
+def _scope(sim: SimulatorServer, kind: ResourceKind) -> dict[str, str]:
+    """The parent argument of a nested kind (the first fleet with template versions); none for a flat one."""
+    if kind.parent_arg is None:
+        return {}
+    record = next(iter(sim.state.org(DEFAULT_ORG).collections["templateversions"]))
+    return {kind.parent_arg: record.doc["spec"]["fleet"]}
+
+
+def _api_path(sim: SimulatorServer, kind: ResourceKind) -> str:
+    path = kind.path
+    for arg, value in _scope(sim, kind).items():
+        path = path.replace("{" + arg + "}", value)
+    return "/api/v1" + path
+
+
 def _match_all(kind: ResourceKind) -> dict[str, str]:
     """Selectors that every object satisfies, so paging with them must still visit everything."""
     selectors = {"field_selector": "metadata.name!=no-such-object"}
@@ -48,7 +63,7 @@ def _list_requests(sim: SimulatorServer, kind: ResourceKind) -> list[dict[str, l
     return [
         parse_qs(r["query"])
         for r in sim.state.requests()
-        if r["method"] == "GET" and r["path"] == f"/api/v1{kind.path}"
+        if r["method"] == "GET" and r["path"] == _api_path(sim, kind)
     ]
 
 
@@ -56,12 +71,13 @@ def _list_requests(sim: SimulatorServer, kind: ResourceKind) -> list[dict[str, l
 async def test_paging_with_small_limits_visits_every_object_once_and_resends_selectors(
     sim: Sim, kind: ResourceKind
 ) -> None:
+    scope = _scope(sim[0], kind)
     async with client_for(services_for(*sim)) as client:
-        everything, _ = await page_all(client, kind.tool, {"limit": 1000})
+        everything, _ = await page_all(client, kind.tool, {"limit": 1000, **scope})
         assert everything, f"the simulator has no {kind.plural}"
         sim[0].state.clear_requests()
         small = max(1, len(everything) // 3)
-        paged, calls = await page_all(client, kind.tool, {"limit": small, **_match_all(kind)})
+        paged, calls = await page_all(client, kind.tool, {"limit": small, **_match_all(kind), **scope})
     assert names(paged) == names(everything)
     assert calls == math.ceil(len(everything) / small) >= 2
     requests = _list_requests(sim[0], kind)
@@ -76,23 +92,25 @@ async def test_paging_with_small_limits_visits_every_object_once_and_resends_sel
 async def test_each_answer_reports_returned_and_total_and_how_to_continue(
     sim: Sim, kind: ResourceKind
 ) -> None:
+    scope = _scope(sim[0], kind)
     async with client_for(services_for(*sim)) as client:
-        everything, _ = await page_all(client, kind.tool, {"limit": 1000})
-        answer = await call(client, kind.tool, {"limit": 1})
+        everything, _ = await page_all(client, kind.tool, {"limit": 1000, **scope})
+        answer = await call(client, kind.tool, {"limit": 1, **scope})
     assert answer["kind"] == kind.kind
     assert answer["returned"] == len(answer["data"]) == 1
     assert answer["total"] == len(everything)
     if len(everything) > 1:
         assert answer["next"]["tool"] == kind.tool
-        assert set(answer["next"]["arguments"]) == {"limit", "cursor"}
+        assert set(answer["next"]["arguments"]) == {"limit", "cursor", *scope}
         assert answer["more"] == len(everything) - 1
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 async def test_get_by_name_returns_that_object(sim: Sim, kind: ResourceKind) -> None:
+    scope = _scope(sim[0], kind)
     async with client_for(services_for(*sim)) as client:
-        first = (await call(client, kind.tool, {"limit": 2}))["data"][-1]["metadata"]["name"]
-        answer = await call(client, kind.tool, {"name": first})
+        first = (await call(client, kind.tool, {"limit": 2, **scope}))["data"][-1]["metadata"]["name"]
+        answer = await call(client, kind.tool, {"name": first, **scope})
     assert answer["kind"] == kind.kind
     assert answer["data"]["metadata"]["name"] == first
 
