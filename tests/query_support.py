@@ -7,8 +7,8 @@ query behaviour, 5,000 devices for the answer budget and paging checks.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +57,15 @@ def services_for(
     )
 
 
-def client_for(services: Services) -> Client[Any]:
-    """An in-memory MCP client on a server built around ``services``."""
-    return Client(build_server(services.settings, services))
+@asynccontextmanager
+async def client_for(services: Services) -> AsyncIterator[Client[Any]]:
+    """An in-memory MCP client on a server built around ``services``; the API pool is closed after it, so
+    no connection to the simulator outlives the test (tools/list asks for the caller's permissions too)."""
+    try:
+        async with Client(build_server(services.settings, services)) as client:
+            yield client
+    finally:
+        services.api.close()
 
 
 async def call(client: Client[Any], tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:

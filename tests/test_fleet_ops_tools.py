@@ -12,9 +12,11 @@ import pytest
 import trustme
 
 from config import CommandSettings
+from services import Services
 from simulator.harness import SimulatorServer
 from simulator.state import DEFAULT_ORG, LAB_ORG
-from tests.query_support import call, client_for, error_of, https_simulator, names, page_all, services_for
+from tests.query_support import call, client_for, error_of, https_simulator, names, page_all
+from tests.query_support import services_for as _services_for
 
 Sim = tuple[SimulatorServer, trustme.CA]
 
@@ -23,6 +25,23 @@ Sim = tuple[SimulatorServer, trustme.CA]
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     with https_simulator(tmp_path_factory.mktemp("sim"), devices=200) as running:
         yield running
+
+
+_OPENED: list[Services] = []
+
+
+def services_for(sim: SimulatorServer, ca: trustme.CA, **options: Any) -> Services:
+    """The shared helper's Services, remembered so their connection pools are closed after the test."""
+    services = _services_for(sim, ca, **options)
+    _OPENED.append(services)
+    return services
+
+
+@pytest.fixture(autouse=True)
+def _close_pools() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().api.close()
 
 
 def _fleets(sim: Sim) -> list[Any]:
