@@ -62,7 +62,19 @@ def _services(
         commands=CommandSettings(enabled=enabled, **commands),
     )
     tokens = StaticTokenSource(Secret(sim.token(user)))
-    return Services(settings=settings, api=FlightControlAPI(settings), tokens=tokens)
+    services = Services(settings=settings, api=FlightControlAPI(settings), tokens=tokens)
+    _OPENED.append(services)
+    return services
+
+
+_OPENED: list[Services] = []  # closed after each test: no pooled connection outlives it
+
+
+@pytest.fixture(autouse=True)
+def _close_pools() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().api.close()
 
 
 def _client(services: Services, **kwargs: Any) -> Client[Any]:
