@@ -92,11 +92,19 @@ async def _measure(loops: list[Once], seconds: float, server_pid: int | None, si
 
 
 async def _level(
-    url: str, arguments: dict[str, Any], clients: int, seconds: float, warmup: int, pids: tuple[int, int]
+    url: str,
+    arguments: dict[str, Any],
+    clients: int,
+    seconds: float,
+    warmup: int,
+    pids: tuple[int, int],
+    client_timeout: float = 60,
 ) -> Level:
     """Connect ``clients`` clients, warm each up, then measure for ``seconds``."""
     async with contextlib.AsyncExitStack() as stack:
-        connected = [await stack.enter_async_context(Client(url, timeout=60)) for _ in range(clients)]
+        connected = [
+            await stack.enter_async_context(Client(url, timeout=client_timeout)) for _ in range(clients)
+        ]
         await connected[0].call_tool(TOOL, arguments)  # the first call logs in and imports lazily
         for _ in range(warmup):
             await asyncio.gather(*(c.call_tool(TOOL, arguments) for c in connected))
@@ -138,7 +146,8 @@ def _server_request(sim_url: str) -> str:
 def _levels(
     url: str, arguments: dict[str, Any], levels: list[int], args: argparse.Namespace, pids: tuple[int, int]
 ) -> list[Level]:
-    return [asyncio.run(_level(url, arguments, n, args.seconds, args.warmup, pids)) for n in levels]
+    timeout = getattr(args, "timeout", 60)
+    return [asyncio.run(_level(url, arguments, n, args.seconds, args.warmup, pids, timeout)) for n in levels]
 
 
 def _row(r: Level, latency: float, single: float) -> list[str]:
@@ -224,8 +233,8 @@ def main() -> None:
                 )
         if args.compare_legacy:
             with common.legacy_server(args.compare_legacy, args.legacy_python, sim.url) as server:
-                # No per-client warm-up: it answers one call at a time, seconds each.
-                legacy = argparse.Namespace(seconds=args.seconds, warmup=0)
+                # No per-client warm-up and a long timeout: it answers one call at a time, seconds each.
+                legacy = argparse.Namespace(seconds=args.seconds, warmup=0, timeout=1800)
                 pids = (server.pid, sim.pid)
                 compared.append(
                     ("flightctl-mcp 3fbced9", _levels(server.url, arguments, compare_levels, legacy, pids))
