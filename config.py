@@ -61,7 +61,7 @@ from settings import (
     Transport,
 )
 from tls import TLSSettings, api_tls, auth_tls
-from toolsets import DEFAULT_TOOLSETS, TOOLSETS, parse_toolsets
+from toolset_names import DEFAULT_TOOLSETS, TOOLSETS, parse_toolsets
 
 __all__ = [
     "HTTP_TRANSPORTS",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from resource_queries import KINDS_BY_NAME
 from toolsets import Grants
 
 if TYPE_CHECKING:
+    from operations import Operation
     from services import Services
 
 __all__ = [
@@ -78,10 +80,10 @@ async def list_organizations(services: Services, tokens: TokenSource | None, par
     }
 
 
-async def get_my_permissions(services: Services, tokens: TokenSource | None, params: Any) -> dict[str, Any]:
-    """The caller's Flight Control permissions and, from them, which of this server's tools will work."""
-    from operations import offered
-
+async def get_my_permissions(
+    services: Services, tokens: TokenSource | None, params: Any, offered: Sequence[Operation]
+) -> dict[str, Any]:
+    """The caller's Flight Control permissions and, from them, which of the ``offered`` tools will work."""
     body = await services.api.get_path(
         "AuthenticationApi", "auth_get_permissions_without_preload_content", tokens
     )
@@ -93,7 +95,7 @@ async def get_my_permissions(services: Services, tokens: TokenSource | None, par
         }
     usable: list[str] = []
     denied: dict[str, str] = {}
-    for op in offered(services.settings):
+    for op in offered:
         missing = [f"{verb} {resource}" for resource, verb in op.needs if not grants.allows(resource, verb)]
         if missing:
             denied[op.name] = "needs " + ", ".join(missing)

@@ -503,6 +503,11 @@ def _query_operation(kind: ResourceKind) -> Operation:
     )
 
 
+async def _get_my_permissions(services: Services, tokens: TokenSource | None, params: Any) -> dict[str, Any]:
+    """diagnostics.get_my_permissions over the operations this server offers (decided below)."""
+    return await diagnostics.get_my_permissions(services, tokens, params, offered(services.settings))
+
+
 OPERATIONS: tuple[Operation, ...] = (
     *(_query_operation(kind) for kind in KINDS),
     Operation(
@@ -574,7 +579,7 @@ OPERATIONS: tuple[Operation, ...] = (
         title="Permissions of the caller",
         description="The caller's Flight Control permissions and which of these tools will work with them.",
         params=diagnostics.EmptyParams,
-        handler=diagnostics.get_my_permissions,
+        handler=_get_my_permissions,
         toolset="admin",
     ),
     Operation(

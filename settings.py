@@ -15,7 +15,7 @@ from allowlist import AllowEntry
 from client_yaml import TokenToUse
 from config_values import Secret
 from tls import TLSSettings
-from toolsets import DEFAULT_TOOLSETS
+from toolset_names import DEFAULT_TOOLSETS
 
 __all__ = [
     "AUTH_MODES",

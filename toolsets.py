@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from errors import FlightControlError
+from toolset_names import DEFAULT_TOOLSETS, TOOLSETS, parse_toolsets
 
 if TYPE_CHECKING:
     from auth import TokenSource
@@ -35,31 +36,7 @@ __all__ = [
 
 _log = logging.getLogger("flightctl_mcp.toolsets")
 
-#: Every toolset and what it holds (the --toolsets help and docs/tools.md show this).
-TOOLSETS: Mapping[str, str] = {
-    "core": "devices, fleets, events, device counts and labels, rendered configuration",
-    "fleet-ops": "template versions, rollouts, repositories, resource syncs, devices not seen lately",
-    "pki": "enrollment requests, certificate signing requests, enrollment configuration",
-    "admin": "organizations, the caller's permissions, server version",
-    "commands": "run_command_on_device (also needs --enable-commands)",
-}
-DEFAULT_TOOLSETS: tuple[str, ...] = ("core", "fleet-ops", "pki", "admin", "commands")
-
 Permission = tuple[str, str]  # (resource, verb)
-
-
-def parse_toolsets(raw: str) -> tuple[str, ...]:
-    """``core,pki`` or ``all``; unknown names are refused with the list of known ones."""
-    names = tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
-    if names == ("all",):
-        return tuple(TOOLSETS)
-    unknown = [n for n in names if n not in TOOLSETS]
-    if unknown or not names:
-        raise ValueError(
-            f"unknown toolset {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(TOOLSETS)} or all"
-        )
-    return names
 
 
 @dataclass(frozen=True)
