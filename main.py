@@ -45,7 +45,8 @@ this rollout stuck"; query_<kind>(name=...) gets one object (a device also by it
 compact and paged: follow next.arguments unchanged (a signed cursor bound to the query, the fleet
 included). `limit` defaults to what the response budget holds; `fields` returns those dotted paths instead
 of the compact view, `full` whole objects. links name the tool and arguments that fetch related objects;
-in a list they are templates: put in the item's value of each {path}. get_my_permissions says which tools
+in a list they are templates: put in the item's value of each {path} ({owner.name}: metadata.owner after
+the /). get_my_permissions says which tools
 will work for the caller. Every tool takes an optional organization (an id or display name) for users in
 several organizations.
 
