@@ -286,6 +286,7 @@ async def test_full_returns_the_whole_object_as_the_api_has_it(
     item = answer["data"][0]
     services = services_for(*sim)
     raw = await services.api.get(KINDS_BY_NAME["devices"], item["metadata"]["name"], services.tokens)
+    services.api.close()
     assert item.keys() == raw.keys()
     assert item["metadata"] == raw["metadata"]
     assert item["spec"] == raw["spec"]

@@ -173,6 +173,7 @@ async def test_a_fleet_shows_its_template_version_and_rollout(sim: Sim, client: 
     fleets, _ = await page_all(client, "query_fleets", {})
     fleet = next(f for f in fleets if f.get("status", {}).get("rollout"))
     raw = await services.api.get(KINDS_BY_NAME["fleets"], fleet["metadata"]["name"], services.tokens)
+    services.api.close()
     version = raw["metadata"]["annotations"]["fleet-controller/templateVersion"]
     one = await call(client, "query_fleets", {"name": fleet["metadata"]["name"]})
     for item in (fleet, one["data"]):
