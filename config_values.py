@@ -277,10 +277,6 @@ def default_state_dir(environ: Mapping[str, str]) -> Path:
 LAYER_DEFAULT, LAYER_FILE, LAYER_ENV, LAYER_FLAG = 0, 1, 2, 3
 
 
-# Layers, lowest priority first; a value remembers the layer it came from so errors can name it.
-LAYER_DEFAULT, LAYER_FILE, LAYER_ENV, LAYER_FLAG = 0, 1, 2, 3
-
-
 @dataclass(frozen=True)
 class _Raw:
     text: str
