@@ -58,7 +58,6 @@ from settings import (
     CommandSettings,
     HTTPSettings,
     Settings,
-    Transport,
 )
 from tls import TLSSettings, api_tls, auth_tls
 from toolset_names import DEFAULT_TOOLSETS, TOOLSETS, parse_toolsets
@@ -302,7 +301,7 @@ def load_settings(flags: Mapping[str, str], environ: Mapping[str, str]) -> Setti
         request_timeout=values.get(REQUEST_TIMEOUT),
         tls=tls,
         auth=_auth_settings(values, client_file, tls, api_base_url, default_state_dir(environ)),
-        transport=_transport(values.get(MCP_TRANSPORT)),
+        transport=values.get(MCP_TRANSPORT),
         host=values.get(MCP_HOST),
         port=values.get(MCP_PORT),
         listen_fd=values.get_or_none(MCP_LISTEN_FD),
@@ -323,13 +322,6 @@ def load_settings(flags: Mapping[str, str], environ: Mapping[str, str]) -> Setti
             workers=values.get(MCP_WORKERS),
         ),
     )
-
-
-def _transport(value: str) -> Transport:
-    for transport in TRANSPORTS:
-        if transport == value:
-            return transport
-    raise AssertionError(value)  # the parser only lets TRANSPORTS through
 
 
 def _client_file(values: Values, environ: Mapping[str, str]) -> ClientFile | None:

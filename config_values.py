@@ -156,12 +156,18 @@ def float_between(low: float, high: float) -> Callable[[str], float]:
     return _between(float, low, high, "numbers of seconds")
 
 
-def choice_of(choices: tuple[str, ...], normalize: Callable[[str], str]) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def choice_of(choices: tuple[_Choice, ...], normalize: Callable[[str], str]) -> Callable[[str], _Choice]:
+    """A parser that returns the matching member of ``choices``, so a Literal-typed tuple types the value."""
+
+    def parse(raw: str) -> _Choice:
         value = normalize(raw.strip())
-        if value not in choices:
-            raise ValueError("valid values are " + ", ".join(choices))
-        return value
+        for choice in choices:
+            if choice == value:
+                return choice
+        raise ValueError("valid values are " + ", ".join(choices))
 
     return parse
 

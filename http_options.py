@@ -22,7 +22,7 @@ from config_values import (
     parse_url,
 )
 from errors import ConfigurationError
-from settings import AUTH_MODES, AuthMode, HTTPSettings
+from settings import AUTH_MODES, HTTPSettings
 
 __all__ = ["G_HTTP", "HTTP_OPTIONS", "http_settings"]
 
@@ -159,7 +159,7 @@ def http_settings(values: Values, *, transport: str, stateless: bool, workers: i
             "MCP_WORKERS=1."
         )
     return HTTPSettings(
-        auth_mode=_auth_mode(mode),
+        auth_mode=mode,
         shared_secret=secret,
         cursor_key=values.get_or_none(MCP_CURSOR_KEY),
         allowed_hosts=values.get_or_none(MCP_ALLOWED_HOSTS) or (),
@@ -180,10 +180,3 @@ def http_settings(values: Values, *, transport: str, stateless: bool, workers: i
         sessions_per_caller=values.get(MCP_MAX_SESSIONS_PER_CALLER),
         session_idle_timeout=values.get(MCP_SESSION_IDLE_TIMEOUT),
     )
-
-
-def _auth_mode(value: str) -> AuthMode:
-    for mode in AUTH_MODES:
-        if mode == value:
-            return mode
-    raise AssertionError(value)  # the parser only lets AUTH_MODES through
