@@ -37,13 +37,7 @@ from starlette.types import ASGIApp
 
 import config
 import rest_api
-from caller_auth import (
-    PASSTHROUGH_CLAIM,
-    FlightControlProbe,
-    PassThroughVerifier,
-    passthrough_access_token,
-    verifier_for,
-)
+from caller_auth import PASSTHROUGH_CLAIM, PassThroughVerifier, passthrough_access_token, verifier_for
 from errors import AuthenticationError, ConfigurationError, FlightControlError
 from http_limits import (
     HEALTH_PATHS,
@@ -52,6 +46,7 @@ from http_limits import (
     SessionCap,
     guarded_protocol,
 )
+from identity_provider import FlightControlProbe
 from oauth_metadata import ChallengeMiddleware, metadata_routes
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from http_limits import json_error
 
 if TYPE_CHECKING:
-    from caller_auth import IdentityProvider
+    from identity_provider import IdentityProvider
 
 __all__ = ["METADATA_PATH", "ChallengeMiddleware", "metadata_routes"]
 

@@ -22,14 +22,8 @@ from fastmcp.client.auth import OAuth
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp.shared.auth import AuthorizationCodeResult
 
-from caller_auth import (
-    FlightControlProbe,
-    IdentityProvider,
-    LoginConfig,
-    PassThroughVerifier,
-    default_provider,
-    verifier_for,
-)
+from caller_auth import PassThroughVerifier, verifier_for
+from identity_provider import FlightControlProbe, IdentityProvider, LoginConfig, default_provider
 from tests.http_harness import (
     INITIALIZE,
     MCP_HEADERS,
