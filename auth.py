@@ -11,16 +11,15 @@ the last (``refresh_after_rejection()``), and who it acts for (``identity``, for
   a private state file when the refresh token came from the environment.
 - ``StaticTokenSource``: an access token as it is (`flightctl login --token`, ACCESS_TOKEN).
 - ``PassThroughTokenSource``: the token an HTTP caller brought; it is theirs, so it is never refreshed.
+
+Which source serves a call (the server's own, built from the settings, or the caller's) is decided in
+call_credentials.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
-import re
 import threading
 import time
 from datetime import datetime
@@ -28,42 +27,22 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
-from config import AuthSettings, Secret, Settings, TLSSettings
-from errors import AuthenticationError, InvalidRequest
-from token_store import (
-    ClientYamlStore,
-    LockTimeout,
-    StateFileStore,
-    StoredTokens,
-    TokenStore,
-    state_file_for,
-)
+from config import Secret, TLSSettings
+from errors import AuthenticationError
+from token_store import LockTimeout, StoredTokens, TokenStore
+from unverified_jwt import identity_of, jwt_claims, jwt_expiry
 
 __all__ = [
-    "ORG_HEADER",
     "OrganizationScoped",
     "PassThroughTokenSource",
     "RefreshingTokenSource",
     "StaticTokenSource",
     "TokenSource",
-    "jwt_claims",
     "organization_for",
-    "token_source_for_request",
-    "token_source_from_settings",
-    "token_store_for",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Request header in which a pass-through HTTP caller names its Flight Control organization (a UUID).
-ORG_HEADER = "flightctl-org-id"
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-NO_CREDENTIALS = (
-    "No Flight Control credentials are configured. Set REFRESH_TOKEN (with OIDC_TOKEN_URL) or "
-    "ACCESS_TOKEN, or run `flightctl login` so client.yaml holds a session. Over HTTP with "
-    "MCP_AUTH_MODE=passthrough, send your own Flight Control token as the bearer instead."
-)
 #: Lifetime assumed for a refreshed token whose expiry nobody tells us.
 DEFAULT_LIFETIME = 300.0
 #: Refresh this many seconds before expiry (at most half the token's lifetime).
@@ -88,33 +67,6 @@ class TokenSource(Protocol):
         ...
 
 
-def jwt_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, read without verifying it (only to learn exp and the user); {} if not a JWT."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload))
-    except (binascii.Error, ValueError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
-def _identity_of(token: str) -> str | None:
-    claims = jwt_claims(token)
-    for claim in ("preferred_username", "sub"):
-        value = claims.get(claim)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def _jwt_expiry(token: str) -> float | None:
-    exp = jwt_claims(token).get("exp")
-    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
-
-
 class PassThroughTokenSource:
     """The HTTP caller's own Flight Control token: used as it is, never refreshed, never stored.
 
@@ -131,7 +83,7 @@ class PassThroughTokenSource:
 
     def __init__(self, token: str, organization: str | None = None) -> None:
         self._token = Secret(token)
-        self._identity = _identity_of(token)
+        self._identity = identity_of(token)
         self.organization = organization
 
     @property
@@ -153,8 +105,8 @@ class StaticTokenSource:
 
     def __init__(self, token: Secret, *, expiry: datetime | None = None) -> None:
         self._token = token
-        self._identity = _identity_of(token.reveal())
-        self._expires_at = _jwt_expiry(token.reveal()) or (expiry.timestamp() if expiry else None)
+        self._identity = identity_of(token.reveal())
+        self._expires_at = jwt_expiry(token.reveal()) or (expiry.timestamp() if expiry else None)
 
     @property
     def identity(self) -> str | None:
@@ -234,7 +186,7 @@ class RefreshingTokenSource:
         self._current: tuple[Secret, float] | None = None  # bearer, when to refresh it
         self._identity: str | None = None
         if initial_token:
-            known = _jwt_expiry(initial_token.reveal()) or (
+            known = jwt_expiry(initial_token.reveal()) or (
                 initial_expiry.timestamp() if initial_expiry else None
             )
             if known is not None:  # the CLI refreshes at once when the expiry is unknown; so do we
@@ -287,7 +239,7 @@ class RefreshingTokenSource:
 
     def _store(self, token: Secret, expires_at: float) -> None:
         self._current = (token, self._refresh_time(token.reveal(), expires_at))
-        self._identity = _identity_of(token.reveal()) or self._identity
+        self._identity = identity_of(token.reveal()) or self._identity
 
     # -- in the worker thread ------------------------------------------------------------------------
 
@@ -327,7 +279,7 @@ class RefreshingTokenSource:
         bearer = (stored.id_token if self._use_id_token else None) or stored.access_token
         if not bearer or bearer == rejected:
             return None
-        expires_at = _jwt_expiry(bearer) or stored.expires_at
+        expires_at = jwt_expiry(bearer) or stored.expires_at
         if expires_at is None or time.time() >= self._refresh_time(bearer, expires_at):
             return None
         self._store(Secret(bearer), expires_at)
@@ -396,7 +348,7 @@ class RefreshingTokenSource:
         if isinstance(rotated, str) and rotated:
             self._refresh_token = Secret(rotated)
         expires_at = (
-            _jwt_expiry(bearer) or _expires_in(body.get("expires_in")) or time.time() + DEFAULT_LIFETIME
+            jwt_expiry(bearer) or _expires_in(body.get("expires_in")) or time.time() + DEFAULT_LIFETIME
         )
         self._store(Secret(bearer), expires_at)
         return bearer, StoredTokens(self._refresh_token.reveal(), access, id_token or None, expires_at)
@@ -440,72 +392,6 @@ def _expires_in(value: object) -> float | None:
     if seconds > 10**9:  # AAP sends nanoseconds (see flightctl's CLI)
         seconds /= 1e9
     return time.time() + seconds if seconds > 0 else None
-
-
-def token_source_from_settings(settings: Settings) -> TokenSource | None:
-    """The server's own token source as configured, or None when no credentials are configured."""
-    auth = settings.auth
-    if auth.method in ("oidc", "proxy"):
-        return _refreshing(auth, settings.request_timeout)
-    if auth.method == "static":
-        token = _preferred_token(auth)
-        if token is None:
-            return None
-        return StaticTokenSource(token, expiry=auth.access_token_expiry)
-    return None
-
-
-def _preferred_token(auth: AuthSettings) -> Secret | None:
-    if auth.token_to_use == "id" and auth.id_token:
-        return auth.id_token
-    return auth.access_token or auth.id_token
-
-
-def token_store_for(auth: AuthSettings) -> TokenStore | None:
-    """Where this configuration keeps rotated tokens: its client.yaml, else a state file of its own."""
-    if auth.refresh_token is None:
-        return None
-    if auth.token_file is not None:
-        return ClientYamlStore(auth.token_file, legacy=auth.token_file_legacy)
-    if auth.state_dir is not None:
-        return StateFileStore(state_file_for(auth.state_dir, auth.refresh_token.reveal()))
-    return None
-
-
-def _refreshing(auth: AuthSettings, timeout: float) -> RefreshingTokenSource:
-    if auth.token_url is None or auth.refresh_token is None:
-        raise AuthenticationError(NO_CREDENTIALS)
-    return RefreshingTokenSource(
-        token_url=auth.token_url,
-        client_id=auth.client_id,
-        refresh_token=auth.refresh_token,
-        tls=auth.tls,
-        timeout=timeout,
-        token_to_use=auth.token_to_use,
-        initial_token=_preferred_token(auth),
-        initial_expiry=auth.access_token_expiry,
-        via_proxy=auth.method == "proxy",
-        store=token_store_for(auth),
-    )
-
-
-def token_source_for_request(default: TokenSource | None) -> TokenSource:
-    """The caller's own token when the HTTP layer let a pass-through caller in, else the server's own."""
-    from fastmcp.server.dependencies import get_access_token, get_http_headers
-
-    access = get_access_token()
-    if access is not None and access.claims.get("flightctl_passthrough"):
-        organization = get_http_headers(include={ORG_HEADER}).get(ORG_HEADER) or None
-        if organization is not None and not _UUID.fullmatch(organization):
-            raise InvalidRequest(
-                f"The {ORG_HEADER} header must be an organization UUID, not {organization[:60]!r}. "
-                "List your organizations with `flightctl get organizations`, or leave the header out to use "
-                "your only one."
-            )
-        return PassThroughTokenSource(access.token, organization)
-    if default is None:
-        raise AuthenticationError(NO_CREDENTIALS)
-    return default
 
 
 class OrganizationScoped:

@@ -39,10 +39,10 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from auth import jwt_claims
 from errors import APIConnectionError, ConfigurationError, user_error
 from http_limits import HEALTH_PATHS, TokenBuckets, json_error, retry_after, token_key
 from identity_provider import FlightControlProbe, IdentityProvider
+from unverified_jwt import jwt_claims
 
 if TYPE_CHECKING:
     from config import Secret, Settings

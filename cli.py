@@ -287,7 +287,7 @@ def _describe_transport(settings: Settings) -> str:
 
 
 async def _check_api(settings: Settings, report: _Report) -> None:
-    from auth import token_source_from_settings
+    from call_credentials import token_source_from_settings
     from flightctl_api import FlightControlAPI
     from organizations import run_in_organization
 
@@ -333,7 +333,7 @@ async def _check_reads(api: Any, tokens: Any, report: _Report, accepted: str) ->
 
 def _token_store_line(settings: Settings, report: _Report) -> None:
     """Where rotated tokens go, and a warning when they cannot go there (a read-only mount)."""
-    from auth import token_store_for
+    from call_credentials import token_store_for
     from token_store import unwritable_reason
 
     if settings.auth.method not in ("oidc", "proxy"):

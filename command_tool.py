@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from allowlist import shown_argv
 from answers import DATA, dumps
 from audit import AUDIT_LOGGER, trail
-from auth import token_source_for_request
+from call_credentials import token_source_for_request
 from console import ConsoleClient, ConsoleResult
 from errors import CommandRefused, ConfigurationError, FlightControlError, InvalidRequest, user_error
 from schemas import tool_schema

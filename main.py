@@ -105,7 +105,7 @@ async def run_operation(
     operation: Operation, services: Services, arguments: dict[str, Any]
 ) -> dict[str, Any]:
     """Validate, pick the caller's tokens, run; any failure becomes a ToolError (errors.user_error)."""
-    from auth import token_source_for_request
+    from call_credentials import token_source_for_request
 
     try:
         params = operation.params.model_validate(arguments)
@@ -248,7 +248,7 @@ class PermissionMiddleware(Middleware):
         self._wait = wait
 
     async def on_list_tools(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
-        from auth import token_source_for_request
+        from call_credentials import token_source_for_request
 
         tools = await call_next(context)
         try:

@@ -31,7 +31,7 @@ from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from answers import dumps
-from auth import token_source_for_request
+from call_credentials import token_source_for_request
 from errors import InvalidRequest, user_error
 from http_limits import json_error
 

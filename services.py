@@ -29,7 +29,7 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
         """Build the shared objects once; no network traffic happens here."""
-        from auth import token_source_from_settings
+        from call_credentials import token_source_from_settings
 
         return cls(
             settings=settings, api=FlightControlAPI(settings), tokens=token_source_from_settings(settings)

@@ -17,19 +17,13 @@ import pytest
 import trustme
 import yaml
 
-from auth import (
-    PassThroughTokenSource,
-    RefreshingTokenSource,
-    StaticTokenSource,
-    TokenSource,
-    jwt_claims,
-    token_source_for_request,
-    token_source_from_settings,
-)
+from auth import PassThroughTokenSource, RefreshingTokenSource, StaticTokenSource, TokenSource
+from call_credentials import token_source_for_request, token_source_from_settings
 from config import Secret, Settings, load_settings
 from errors import AuthenticationError
 from simulator.harness import SimulatorServer
 from tests.http_harness import refused_port
+from unverified_jwt import jwt_claims
 
 PROVIDER = "flightctl-sim"
 CLIENT = "flightctl"
