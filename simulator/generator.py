@@ -21,7 +21,7 @@ from typing import Any
 from simulator.errors import API_VERSION
 from simulator.kinds import KINDS
 from simulator.resources import DocRecord, rfc3339
-from simulator.selectors import parse_rfc3339
+from simulator.selector_parser import parse_rfc3339
 
 __all__ = [
     "APP_STATUSES",

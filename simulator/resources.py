@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from simulator.errors import ApiFailure
-from simulator.selectors import FieldSpec, Predicate, parse_rfc3339
+from simulator.selector_parser import parse_rfc3339
+from simulator.selectors import FieldSpec, Predicate
 
 __all__ = [
     "Collection",

@@ -12,7 +12,7 @@ import pytest
 from simulator.generator import DeviceRecord
 from simulator.harness import SimulatorServer
 from simulator.resources import rfc3339
-from simulator.selectors import Requirement, SelectorSyntaxError, parse_selector
+from simulator.selector_parser import Requirement, SelectorSyntaxError, parse_selector
 from simulator.state import DEFAULT_ORG
 
 DEVICE_SELECTORS = (
