@@ -3,13 +3,13 @@
 It is declared in ``operations.OPERATIONS`` like every other operation and offered only when the operator
 enables it (``MCP_ENABLE_COMMANDS``, with an allow-list or confirmation: config.py refuses to start
 otherwise); ``CommandTool.create`` builds its MCP adapter. Before anything reaches a device the policy
-runs, in this order: the device name must be a valid resource name (whole-string match); ``command``
-becomes an argv list (a string is split with shell quoting rules, never on bare spaces, and no shell is
-added); the argv must match an allow-list entry (allowlist.py) when one is set; the timeout must be within
-the operator's maximum; and, when confirmation is required, the user must approve the exact command
-through MCP elicitation within ``MCP_COMMAND_CONFIRM_TIMEOUT``. Then console.py runs it over the device
-console WebSocket. The output is the device's text: it goes back under ``data``, apart from the server's
-words.
+(command_policy.py) runs, in this order: the device name must be a valid resource name (whole-string
+match); ``command`` becomes an argv list (a string is split with shell quoting rules, never on bare
+spaces, and no shell is added); the argv must match an allow-list entry (allowlist.py) when one is set;
+the timeout must be within the operator's maximum; and, when confirmation is required, the user must
+approve the exact command through MCP elicitation (command_confirmation.py) within
+``MCP_COMMAND_CONFIRM_TIMEOUT``. Then console.py runs it over the device console WebSocket. The output is
+the device's text: it goes back under ``data``, apart from the server's words.
 
 Every attempt, allowed or refused, is one record of the audit trail (audit.py): when, who (the token's
 identity), device, argv, outcome, exit code, duration and bytes of output. The output itself and tokens
@@ -19,12 +19,7 @@ are never logged.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-import re
-import shlex
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pydantic
@@ -33,21 +28,14 @@ from fastmcp.exceptions import ToolError
 from fastmcp.server.dependencies import get_context
 from fastmcp.tools import Tool, ToolResult
 from fastmcp.tools.base import InputRequiredToolResult
-from mcp_types import (
-    ElicitRequest,
-    ElicitRequestFormParams,
-    ElicitResult,
-    InputRequiredResult,
-    TextContent,
-    ToolAnnotations,
-)
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from mcp_types import InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from allowlist import shown_argv
 from answers import DATA, dumps
 from audit import AUDIT_LOGGER, trail
 from call_credentials import token_source_for_request
+from command_confirmation import Confirmation
+from command_policy import ARGV_MAX_BYTES, DEVICE_NAME_MAX, CommandPolicy, CommandRequest, allowed_commands
 from console import ConsoleClient, ConsoleResult
 from errors import CommandRefused, ConfigurationError, FlightControlError, InvalidRequest, user_error
 from schemas import tool_schema
@@ -61,8 +49,6 @@ __all__ = [
     "AUDIT_LOGGER",
     "TOOL_NAME",
     "CommandParams",
-    "CommandPolicy",
-    "CommandRequest",
     "CommandTool",
     "enabled",
     "refuse_outside_mcp",
@@ -72,13 +58,6 @@ __all__ = [
 TOOL_NAME = "run_command_on_device"
 SUMMARY = "Run one command on one device through its remote console (opt-in; see the tool's own text)."
 
-# Resource names are DNS-1123 subdomains (Flight Control's generic name rule).
-_DEVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DEVICE_NAME_MAX = 253
-# The argv travels in the URL's query string: keep it well under common proxy URL limits.
-_ARGV_MAX_BYTES = 4096
-_CONFIRM_KEY = "confirm_command"
-
 ANNOTATIONS = ToolAnnotations(
     title="Run a command on a device",
     read_only_hint=False,
@@ -86,96 +65,6 @@ ANNOTATIONS = ToolAnnotations(
     idempotent_hint=False,
     open_world_hint=True,
 )
-
-
-@dataclass(frozen=True)
-class CommandRequest:
-    """A command that passed the policy: where, what, and for how long at most."""
-
-    device: str
-    argv: list[str]
-    timeout: float
-
-    def fingerprint(self) -> str:
-        """Binds a confirmation to this exact command, device and timeout."""
-        text = json.dumps([self.device, self.argv, self.timeout], separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
-
-
-class CommandPolicy:
-    """The checks before anything is sent; each refusal says what to do instead."""
-
-    def __init__(self, settings: CommandSettings) -> None:
-        self._settings = settings
-
-    def check(
-        self, device_name: str, command: list[str] | str, timeout_seconds: float | None
-    ) -> CommandRequest:
-        self.check_device_name(device_name)
-        argv = self.argv(command)
-        self.check_allowed(argv)
-        return CommandRequest(device=device_name, argv=argv, timeout=self.timeout(timeout_seconds))
-
-    @staticmethod
-    def check_device_name(name: str) -> None:
-        if len(name) > _DEVICE_NAME_MAX or not _DEVICE_NAME.fullmatch(name):
-            raise CommandRefused(
-                f"{json.dumps(name[:_DEVICE_NAME_MAX])} is not a valid device name (lowercase letters, "
-                f"digits, '-' and '.', at most {_DEVICE_NAME_MAX} characters). Use the exact metadata.name "
-                "from the device query tool."
-            )
-
-    @staticmethod
-    def argv(command: list[str] | str) -> list[str]:
-        """The argument list: a list is taken as is, a string is split like a POSIX shell would."""
-        if isinstance(command, str):
-            try:
-                argv = shlex.split(command)
-            except ValueError as exc:
-                raise CommandRefused(
-                    f"The command could not be split into arguments ({exc}). Pass it as a list of strings, "
-                    'e.g. ["journalctl", "-u", "flightctl-agent", "-n", "50"].'
-                ) from exc
-        else:
-            argv = list(command)
-        if not argv or not argv[0]:
-            raise CommandRefused(
-                'The command is empty. Pass the program and its arguments, e.g. ["df", "-h"].'
-            )
-        if any("\x00" in arg for arg in argv):
-            raise CommandRefused("An argument contains a NUL character, which no device command accepts.")
-        if sum(len(arg.encode()) + 1 for arg in argv) > _ARGV_MAX_BYTES:
-            raise CommandRefused(
-                f"The command is longer than {_ARGV_MAX_BYTES} bytes. Shorten it; long scripts do not belong "
-                "in a console command."
-            )
-        return argv
-
-    def check_allowed(self, argv: list[str]) -> None:
-        entries = self._settings.allowlist
-        if not entries or any(entry.permits(argv) for entry in entries):
-            return
-        raise CommandRefused(
-            f"{shown_argv(argv)} is not allowed on this server, so it was not sent. Allowed: "
-            f"{_allowed(self._settings)}. Use one of these, or ask the operator to extend "
-            "MCP_COMMAND_ALLOWLIST."
-        )
-
-    def timeout(self, requested: float | None) -> float:
-        limit = self._settings.max_timeout
-        if requested is None:
-            return min(self._settings.default_timeout, limit)
-        if not 0 < requested <= limit:
-            raise CommandRefused(
-                f"timeout_seconds must be more than 0 and at most {limit:g} (the operator's maximum); "
-                f"got {requested:g}. Leave it out for the default of {self._settings.default_timeout:g} s."
-            )
-        return float(requested)
-
-
-def _allowed(settings: CommandSettings) -> str:
-    """The allow-list exactly as it matches: JSON argument lists, ``...`` where any arguments may follow."""
-    return " ".join(entry.shown() for entry in settings.allowlist)
 
 
 # --- results ---------------------------------------------------------------------------------------
@@ -253,109 +142,6 @@ def _audit_line(
     trail.attempt(record)
 
 
-# --- confirmation ----------------------------------------------------------------------------------
-
-
-def _client_can_elicit(ctx: Context) -> bool:
-    try:
-        capabilities = ctx.session.client_capabilities
-    except RuntimeError:
-        return False
-    return capabilities is not None and capabilities.elicitation is not None
-
-
-def _modern(ctx: Context) -> bool:
-    context = ctx.request_context
-    return context is not None and context.protocol_version in MODERN_PROTOCOL_VERSIONS
-
-
-def _question(request: CommandRequest) -> str:
-    return (
-        f"Run {shown_argv(request.argv)} on device {request.device!r} (stopped after {request.timeout:g} s)? "
-        "It runs as the device's console user and may change the device."
-    )
-
-
-_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"value": {"type": "boolean", "title": "Run it", "default": False}},
-    "required": ["value"],
-}
-
-
-def _approved(answer: ElicitResult | Any) -> bool:
-    return (
-        isinstance(answer, ElicitResult)
-        and answer.action == "accept"
-        and bool((answer.content or {}).get("value"))
-    )
-
-
-_DECLINED = "The user did not approve the command, so it was not sent to the device."
-
-
-class _Confirmation:
-    """Asks the user before a command runs: ``ctx.elicit`` on handshake-era sessions, or an
-    ``InputRequiredResult`` round trip on 2026-07-28 ones. The answer is bound to the exact command and
-    must come within ``timeout`` seconds; a late or missing answer counts as refused."""
-
-    def __init__(self, required: bool, timeout: float) -> None:
-        self.required = required
-        self.timeout = timeout
-
-    def _too_late(self) -> CommandRefused:
-        return CommandRefused(
-            f"The user did not answer the confirmation within {self.timeout:g} s "
-            "(MCP_COMMAND_CONFIRM_TIMEOUT), so the command was not sent. Ask again when the user is there."
-        )
-
-    async def ask(self, ctx: Context, request: CommandRequest) -> InputRequiredResult | None:
-        """None when the command may run; an InputRequiredResult to return when the client must ask first.
-        Raises CommandRefused when the user said no, did not answer in time or cannot be asked."""
-        if not self.required:
-            return None
-        if not _client_can_elicit(ctx):
-            raise CommandRefused(
-                "This server asks the user to confirm every device command, and this MCP client cannot show "
-                "a confirmation (no elicitation support). Use a client that supports elicitation, or ask "
-                "the operator to turn off MCP_COMMAND_CONFIRM."
-            )
-        if _modern(ctx):
-            return self._round_trip(ctx, request)
-        try:
-            async with asyncio.timeout(self.timeout):
-                answer = await ctx.elicit(_question(request), response_type=bool, response_title="Run it")
-        except TimeoutError:
-            raise self._too_late() from None
-        if not (answer.action == "accept" and answer.data is True):
-            raise CommandRefused(_DECLINED)
-        return None
-
-    def _round_trip(self, ctx: Context, request: CommandRequest) -> InputRequiredResult | None:
-        """The request state (sealed by the SDK) carries the command's fingerprint and when it was asked."""
-        responses = ctx.input_responses
-        if responses is None or _CONFIRM_KEY not in responses:
-            ask = ElicitRequest(
-                params=ElicitRequestFormParams(message=_question(request), requested_schema=_SCHEMA)
-            )
-            state = f"{request.fingerprint()}:{time.time():.3f}"
-            return InputRequiredResult(input_requests={_CONFIRM_KEY: ask}, request_state=state)
-        fingerprint, _, asked = (ctx.request_state or "").partition(":")
-        if fingerprint != request.fingerprint():
-            raise CommandRefused(
-                "The confirmation was given for a different command; it was not sent. Ask again."
-            )
-        try:
-            waited = time.time() - float(asked)
-        except ValueError:
-            raise CommandRefused("The confirmation carries no time of asking; ask again.") from None
-        if not 0 <= waited <= self.timeout:
-            raise self._too_late()
-        if not _approved(responses[_CONFIRM_KEY]):
-            raise CommandRefused(_DECLINED)
-        return None
-
-
 # --- the tool --------------------------------------------------------------------------------------
 
 DESCRIPTION = """Run one command on a Flight Control device through its remote console. The answer has
@@ -370,7 +156,7 @@ is offline makes the call wait up to a minute before it fails.{policy}"""
 def _description(settings: CommandSettings) -> str:
     policy = ""
     if settings.allowlist:
-        policy = f" Allowed commands, exactly (... = any further arguments): {_allowed(settings)}."
+        policy = f" Allowed commands, exactly (... = any further arguments): {allowed_commands(settings)}."
     if settings.confirm:
         policy += (
             f" The user is asked to approve each command and has {settings.confirm_timeout:g} s to answer."
@@ -390,7 +176,7 @@ class _CommandRunner:
         self._services = services
         self._settings = services.settings.commands
         self._policy = CommandPolicy(self._settings)
-        self._confirmation = _Confirmation(self._settings.confirm, self._settings.confirm_timeout)
+        self._confirmation = Confirmation(self._settings.confirm, self._settings.confirm_timeout)
         self._console = console
 
     def _client(self) -> ConsoleClient:
@@ -526,7 +312,7 @@ class CommandTool(Tool):
         _audit_line(
             "refused",
             who=who,
-            device=str(arguments.get("device_name", ""))[:_DEVICE_NAME_MAX],
+            device=str(arguments.get("device_name", ""))[:DEVICE_NAME_MAX],
             argv=_shown_argument(arguments.get("command")),
             duration=0.0,
             reason=f"invalid arguments: {user_error(exc, 'tool', operation=TOOL_NAME).message[:300]}",
@@ -536,7 +322,7 @@ class CommandTool(Tool):
 def _shown_argument(command: Any) -> list[str] | str:
     """The command as far as it can be shown in an audit line, whatever type the caller sent."""
     if isinstance(command, str):
-        return command[:_ARGV_MAX_BYTES]
+        return command[:ARGV_MAX_BYTES]
     if isinstance(command, list):
         return [str(word)[:200] for word in command[:50]]
     return repr(command)[:200]
