@@ -19,11 +19,13 @@ from typing import Any
 import uvicorn
 import yaml
 
+from simulator.accounts import DEFAULT_ORG, USERS
 from simulator.app import create_app
+from simulator.credentials import PROVIDER_NAME
 from simulator.loader import LoadError
 from simulator.resources import rfc3339
 from simulator.server import bind_socket, make_server
-from simulator.state import DEFAULT_ORG, PROVIDER_NAME, USERS, SimulatorState
+from simulator.state import SimulatorState
 
 log = logging.getLogger("simulator")
 

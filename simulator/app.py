@@ -24,7 +24,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 
+from simulator.accounts import ORGANIZATIONS, READ_RESOURCES, USERS, Principal
 from simulator.console import console_endpoint
+from simulator.credentials import CLIENT_ID, PROVIDER_NAME, OAuthError, token_response
 from simulator.errors import API_VERSION, ApiFailure, status_body
 from simulator.generator import SERVICE_CA_PEM, DeviceRecord, device_spec
 from simulator.kinds import KINDS, LABEL_FIELDS
@@ -32,17 +34,7 @@ from simulator.oidc import grant_tokens, oidc_routes
 from simulator.resources import MAX_LIMIT, KindSpec, decode_continue, encode_continue, rfc3339, summarize
 from simulator.selectors import Predicate, compile_field_selector, compile_label_selector
 from simulator.spec_paths import SPEC_OPERATIONS
-from simulator.state import (
-    CLIENT_ID,
-    ORGANIZATIONS,
-    PROVIDER_NAME,
-    READ_RESOURCES,
-    USERS,
-    OAuthError,
-    Principal,
-    SimulatorState,
-    token_response,
-)
+from simulator.state import SimulatorState
 
 __all__ = ["SimulatorApp", "create_app"]
 

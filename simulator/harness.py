@@ -150,7 +150,7 @@ class SimulatorServer:
 
     @property
     def token_proxy_url(self) -> str:
-        from simulator.state import PROVIDER_NAME
+        from simulator.credentials import PROVIDER_NAME
 
         return f"{self.api_url}/auth/{PROVIDER_NAME}/token"
 

@@ -17,8 +17,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from simulator.accounts import USERS
+from simulator.credentials import CLIENT_ID, REALM, OAuthError, token_response
 from simulator.errors import ApiFailure
-from simulator.state import CLIENT_ID, REALM, USERS, OAuthError, SimulatorState, token_response
+from simulator.state import SimulatorState
 from simulator.tokens import TokenSet
 
 __all__ = ["oidc_routes"]

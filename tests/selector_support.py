@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
+from simulator.accounts import DEFAULT_ORG
 from simulator.generator import DeviceRecord
 from simulator.harness import SimulatorServer
-from simulator.state import DEFAULT_ORG
 
 
 def list_names(

@@ -9,8 +9,8 @@ import httpx
 import jwt
 import pytest
 
+from simulator.accounts import DEFAULT_ORG, LAB_ORG
 from simulator.harness import SimulatorServer
-from simulator.state import DEFAULT_ORG, LAB_ORG
 from simulator.tokens import decode_jwt_claims, s256
 
 

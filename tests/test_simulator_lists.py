@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from simulator.accounts import DEFAULT_ORG, LAB_ORG
 from simulator.harness import SimulatorServer
 from simulator.kinds import KINDS as SIM_KINDS
 from simulator.resources import encode_continue
-from simulator.state import DEFAULT_ORG, LAB_ORG
 
 KINDS = tuple(SIM_KINDS)  # every kind the simulator serves: a new row is tested without a change here
 

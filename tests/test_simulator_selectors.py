@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
+from simulator.accounts import DEFAULT_ORG
 from simulator.generator import DeviceRecord
 from simulator.harness import SimulatorServer
 from simulator.resources import rfc3339
-from simulator.state import DEFAULT_ORG
 from tests.selector_support import error, expected, list_names
 
 # ------------------------------------------------------------------------ field selector operators
