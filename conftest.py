@@ -8,6 +8,15 @@
   each stopped at the end of the test; keywords as ``SimulatorServer``.
 - ``simulator_ssl_context``: an ``ssl.SSLContext`` that trusts ``tls_ca`` (pass as httpx ``verify=``).
 - ``simulator_client``: ``httpx.Client`` on the shared ``simulator`` (base_url set, TLS trusted, no token).
+
+For the end-to-end suites (test_flightctl_mcp.py, tests/test_e2e_*.py; helpers in tests/e2e_harness.py):
+
+- ``sim``: one HTTPS simulator per test module (30 devices); modules that define a ``sim`` of their own
+  use theirs. Modules whose tests add faults mark themselves
+  ``pytestmark = pytest.mark.usefixtures("no_faults_left_behind")``.
+- ``ca_file``: the CA file that signed ``sim``'s certificate.
+- ``http_servers``: ``python main.py`` serving sse and streamable-http against ``sim``, one pair per
+  module: ``{"sse": base_url, "streamable-http": base_url}``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import pytest
 import trustme
 
 from simulator.harness import SimulatorServer
+from tests.e2e_harness import env_only, http_main_py
 
 
 class TLSFiles(NamedTuple):
@@ -99,3 +109,40 @@ def simulator_client(
     """An httpx client for the shared simulator; add ``headers=simulator.auth_headers(...)`` per request."""
     with httpx.Client(base_url=simulator.base_url, verify=simulator_ssl_context, timeout=30) as client:
         yield client
+
+
+# --- the end-to-end suites ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim(simulator_tls_files: TLSFiles) -> Iterator[SimulatorServer]:
+    """This module's HTTPS simulator (30 devices); tests that add faults have them cleared afterwards."""
+    with SimulatorServer(
+        devices=30, tls_cert=simulator_tls_files.cert, tls_key=simulator_tls_files.key
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def no_faults_left_behind(sim: SimulatorServer) -> Iterator[None]:
+    yield
+    sim.faults.clear()
+
+
+@pytest.fixture(scope="module")
+def ca_file(simulator_tls_files: TLSFiles) -> Path:
+    return simulator_tls_files.ca
+
+
+@pytest.fixture(scope="module")
+def http_servers(
+    sim: SimulatorServer, ca_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """`python main.py` serving sse and streamable-http (the module's shared subprocesses)."""
+    work = tmp_path_factory.mktemp("http-servers")
+    environments = {
+        transport: env_only(sim, ca_file, work / transport, MCP_TRANSPORT=transport, MCP_HOST="127.0.0.1")
+        for transport in ("sse", "streamable-http")
+    }
+    with http_main_py(environments, work) as urls:
+        yield urls

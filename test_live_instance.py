@@ -3,8 +3,8 @@
 The ``check_*`` functions take a connected fastmcp ``Client`` and assert what must hold on any Flight
 Control, whatever its devices: every query tool answers, paging visits each device once, counts agree
 with listings, a bad selector comes back with the server's grammar, an unknown name is a 404. They only
-read. test_flightctl_mcp.py runs them against the simulator; this file runs them against your own
-Flight Control:
+read. tests/test_e2e_live_checks.py runs them against the simulator; this file runs them against your
+own Flight Control:
 
     flightctl login                                   # or API_BASE_URL + REFRESH_TOKEN/ACCESS_TOKEN ...
     python test_live_instance.py                      # prints a short report; exit 0 when all pass
