@@ -7,7 +7,7 @@ from pathlib import Path
 
 import uvicorn
 
-from simulator.app import SimulatorApp
+from simulator.outer_layer import SimulatorApp
 
 __all__ = ["bind_socket", "make_server"]
 
