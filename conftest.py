@@ -8,6 +8,8 @@
   each stopped at the end of the test; keywords as ``SimulatorServer``.
 - ``simulator_ssl_context``: an ``ssl.SSLContext`` that trusts ``tls_ca`` (pass as httpx ``verify=``).
 - ``simulator_client``: ``httpx.Client`` on the shared ``simulator`` (base_url set, TLS trusted, no token).
+- ``home``: an empty home directory; ``env``: ``{"HOME": home}``, an environment for ``load_settings`` in
+  which no real client.yaml is found; ``write_client_yaml(home, document)`` puts one at its default place.
 
 For the end-to-end suites (test_flightctl_mcp.py, tests/test_e2e_*.py; helpers in tests/e2e_harness.py):
 
@@ -29,6 +31,7 @@ from typing import Any, NamedTuple
 import httpx
 import pytest
 import trustme
+import yaml
 
 from simulator.harness import SimulatorServer
 from tests.e2e_harness import env_only, http_main_py
@@ -109,6 +112,26 @@ def simulator_client(
     """An httpx client for the shared simulator; add ``headers=simulator.auth_headers(...)`` per request."""
     with httpx.Client(base_url=simulator.base_url, verify=simulator_ssl_context, timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty home directory, so no real ~/.config/flightctl/client.yaml leaks into a test."""
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def env(home: Path) -> dict[str, str]:
+    return {"HOME": str(home)}
+
+
+def write_client_yaml(home: Path, document: dict[str, Any]) -> Path:
+    path = home / ".config" / "flightctl" / "client.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document))
+    return path
 
 
 # --- the end-to-end suites ----------------------------------------------------------------------------

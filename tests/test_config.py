@@ -1,18 +1,15 @@
-"""config.py: what a user configures is what the server uses, and a mistake stops it with a clear message."""
+"""config.py: what a user configures is what the server uses, from which source, in which order.
+
+Mistakes that stop the server are in tests/test_config_errors.py, TLS in tests/test_config_tls.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
-import ssl
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 import yaml
 
 from allowlist import AllowEntry
@@ -20,36 +17,15 @@ from config import (
     OPTIONS,
     Secret,
     Settings,
-    TLSSettings,
-    check_http_exposure,
     command_exposure_warning,
     load_settings,
 )
 from config_doc import render_configuration_doc
+from conftest import write_client_yaml
 from errors import ConfigurationError
 
 ORG = "6c3f0a5e-8f52-4c4a-9a8d-2f1d2c3b4a59"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    """An empty home directory, so no real ~/.config/flightctl/client.yaml leaks into a test."""
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def env(home: Path) -> dict[str, str]:
-    return {"HOME": str(home)}
-
-
-def write_client_yaml(home: Path, document: dict[str, Any]) -> Path:
-    path = home / ".config" / "flightctl" / "client.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(document))
-    return path
 
 
 def current_client_yaml(server: str = "https://api.flightctl.test:3443", **auth: Any) -> dict[str, Any]:
@@ -300,314 +276,6 @@ def test_secrets_never_show_in_repr(env: dict[str, str], home: Path) -> None:
         assert secret not in shown
     assert settings.auth.refresh_token is not None
     assert settings.auth.refresh_token.reveal() == "file-refresh"
-
-
-# --------------------------------------------------------------------------------------------------
-# Mistakes stop the server, naming the setting, the value and what is valid
-# --------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("variables", "expected"),
-    [
-        ({"MCP_TRANSPORT": "ftp"}, ["MCP_TRANSPORT", "'ftp'", "stdio, sse, streamable-http"]),
-        ({"MCP_PORT": "70000"}, ["MCP_PORT", "'70000'", "1 to 65535"]),
-        ({"MCP_PORT": "eighty"}, ["MCP_PORT", "'eighty'", "1 to 65535"]),
-        ({"CA_CERT_PATH": "/nonexistent/ca.pem"}, ["CA_CERT_PATH", "/nonexistent/ca.pem", "existing file"]),
-        ({"ORG_ID": "acme"}, ["ORG_ID", "'acme'", "UUID"]),
-        ({"MCP_AUTH_MODE": "oauth"}, ["MCP_AUTH_MODE", "'oauth'", "passthrough, shared-secret, server"]),
-        ({"LOG_LEVEL": "LOUD"}, ["LOG_LEVEL", "'LOUD'", "DEBUG, INFO, WARNING, ERROR, CRITICAL"]),
-        ({"INSECURE_SKIP_VERIFY": "maybe"}, ["INSECURE_SKIP_VERIFY", "'maybe'", "true or false"]),
-        ({"API_BASE_URL": "api.test"}, ["API_BASE_URL", "'api.test'", "https://"]),
-        ({"MCP_PATH": "mcp"}, ["MCP_PATH", "'mcp'", "starting with '/'"]),
-        ({"REFRESH_TOKEN": "r"}, ["refresh token", "OIDC_TOKEN_URL", "flightctl login"]),
-        ({"MCP_AUTH_MODE": "shared-secret"}, ["MCP_SHARED_SECRET", "passthrough"]),
-        ({"MCP_COMMAND_TIMEOUT": "600"}, ["MCP_COMMAND_TIMEOUT", "MCP_COMMAND_MAX_TIMEOUT"]),
-        ({"MCP_TLS_CERT": __file__}, ["MCP_TLS_CERT", "MCP_TLS_KEY"]),
-        ({"CLIENT_CONFIG_PATH": "/nonexistent/client.yaml"}, ["CLIENT_CONFIG_PATH", "flightctl login"]),
-    ],
-    ids=lambda value: next(iter(value)) if isinstance(value, dict) else None,
-)
-def test_bad_values_are_refused_with_a_clear_message(
-    env: dict[str, str], variables: dict[str, str], expected: list[str]
-) -> None:
-    with pytest.raises(ConfigurationError) as caught:
-        load_settings({}, env | variables)
-    for fragment in expected:
-        assert fragment in str(caught.value)
-
-
-def test_bad_flag_names_the_flag(env: dict[str, str]) -> None:
-    with pytest.raises(ConfigurationError, match="flag --port"):
-        load_settings({"MCP_PORT": "0"}, env)
-
-
-TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJl-do-not-print"
-_LOGGED_IN = (
-    "apiVersion: v1alpha1\nkind: Config\nservice:\n  server: https://api.example.com\nauthentication:\n"
-)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        _LOGGED_IN + f'  refresh-token: "{TOKEN}\n  access-token: x\n',  # unclosed quote
-        _LOGGED_IN + f"  access-token: {TOKEN}: trailing\n",  # a colon inside the token
-        _LOGGED_IN + f"  access-token: [{TOKEN}\n",  # unclosed flow sequence
-        _LOGGED_IN + f"\taccess-token: {TOKEN}\n",  # a tab
-        _LOGGED_IN + f"  access-token: x\n  access-token-expiry: {TOKEN}\n",
-        _LOGGED_IN + f"  token-to-use: {TOKEN}\n",
-        _LOGGED_IN + f"  access-token: x\n  auth-provider: {TOKEN}\n",
-        _LOGGED_IN + f"  access-token: x\n  auth-provider:\n    insecureSkipVerify: {TOKEN}\n",
-    ],
-    ids=["unclosed-quote", "colon", "flow", "tab", "expiry", "token-to-use", "provider", "insecure"],
-)
-def test_client_yaml_errors_never_print_a_token(
-    env: dict[str, str],
-    home: Path,
-    text: str,
-    capfd: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    path = write_client_yaml(home, {})
-    path.write_text(text)
-    with pytest.raises(ConfigurationError) as caught:
-        load_settings({}, env)
-    assert "client" in str(caught.value)
-    assert TOKEN not in str(caught.value)
-    assert "c2VjcmV0" not in str(caught.value)
-    import cli
-
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    assert cli.main([]) == 2
-    out, err = capfd.readouterr()
-    assert err.startswith("flightctl-mcp: configuration error: ")
-    assert "c2VjcmV0" not in out + err
-
-
-def test_secret_values_are_not_echoed_in_errors(env: dict[str, str]) -> None:
-    with pytest.raises(ConfigurationError) as caught:
-        load_settings({}, env | {"REFRESH_TOKEN": "super-secret-refresh"})
-    assert "super-secret-refresh" not in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("service: [unclosed", ["Cannot parse", "flightctl login"]),
-        ("- just\n- a list\n", ["must be a mapping"]),
-        (yaml.safe_dump({"organization": "not-a-uuid"}), ["ORG_ID", "organization", "'not-a-uuid'", "UUID"]),
-        (yaml.safe_dump({"service": {"certificate-authority-data": "%%%"}}), ["certificate-authority-data"]),
-        (yaml.safe_dump({"service": {"certificate-authority": "/no/such/ca.crt"}}), ["/no/such/ca.crt"]),
-        (yaml.safe_dump({"authentication": {"token-to-use": "both"}}), ["token-to-use", "access, id"]),
-        (
-            yaml.safe_dump({"service": {"insecureSkipVerify": "perhaps"}}),
-            ["insecureSkipVerify", "true or false"],
-        ),
-    ],
-    ids=["yaml-syntax", "not-a-mapping", "organization", "ca-data", "ca-file", "token-to-use", "insecure"],
-)
-def test_bad_client_yaml_is_refused_naming_the_key(
-    env: dict[str, str], home: Path, text: str, expected: list[str]
-) -> None:
-    path = write_client_yaml(home, {})
-    path.write_text(text)
-    with pytest.raises(ConfigurationError) as caught:
-        load_settings({}, env)
-    message = str(caught.value)
-    for fragment in expected:
-        assert fragment in message
-
-
-@pytest.mark.parametrize(
-    ("variables", "refused"),
-    [
-        ({"MCP_TRANSPORT": "streamable-http", "MCP_HOST": "0.0.0.0"}, True),
-        ({"MCP_TRANSPORT": "sse", "MCP_HOST": "192.168.1.10"}, True),
-        ({"MCP_TRANSPORT": "streamable-http", "MCP_HOST": "127.0.0.1"}, False),
-        ({"MCP_TRANSPORT": "streamable-http", "MCP_HOST": "::1"}, False),
-        ({"MCP_TRANSPORT": "streamable-http", "MCP_HOST": "localhost"}, False),
-        ({"MCP_TRANSPORT": "stdio", "MCP_HOST": "0.0.0.0"}, False),
-        ({"MCP_TRANSPORT": "streamable-http", "MCP_HOST": "0.0.0.0", "MCP_AUTH_MODE": "passthrough"}, False),
-        ({"MCP_TRANSPORT": "streamable-http", "MCP_HOST": "0.0.0.0", "MCP_SHARED_SECRET": "k" * 32}, False),
-    ],
-)
-def test_http_exposure_rule(env: dict[str, str], variables: dict[str, str], refused: bool) -> None:
-    settings = load_settings({}, env | variables)
-    if not refused:
-        check_http_exposure(settings)
-        return
-    with pytest.raises(ConfigurationError) as caught:
-        check_http_exposure(settings)
-    message = str(caught.value)
-    for choice in ("127.0.0.1", "MCP_AUTH_MODE=passthrough", "MCP_SHARED_SECRET"):
-        assert choice in message
-
-
-@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10"])
-def test_a_short_shared_secret_is_refused_off_loopback(env: dict[str, str], host: str) -> None:
-    short = "correct-horse-battery-stap"  # 26 characters
-    variables = {"MCP_TRANSPORT": "streamable-http", "MCP_SHARED_SECRET": short}
-    check_http_exposure(load_settings({}, env | variables | {"MCP_HOST": "127.0.0.1"}))
-    with pytest.raises(ConfigurationError) as caught:
-        check_http_exposure(load_settings({}, env | variables | {"MCP_HOST": host}))
-    message = str(caught.value)
-    assert "32 characters" in message
-    assert "openssl rand" in message
-    assert short not in message, "the secret is never echoed"
-
-
-# --------------------------------------------------------------------------------------------------
-# TLS, over a real loopback TLS socket
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class TLSServer:
-    port: int
-    ca_pem: Path
-    other_ca_pem: Path
-
-
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
-    """A loopback TLS server whose certificate names only 'api.flightctl.test' and 127.0.0.1."""
-    import threading
-
-    directory = tmp_path_factory.mktemp("tls")
-    ca, other_ca = trustme.CA(), trustme.CA()
-    cert = ca.issue_cert("api.flightctl.test", "127.0.0.1")
-    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
-    other_ca.cert_pem.write_to_path(str(directory / "other.pem"))
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(server_ctx)
-    loop = asyncio.new_event_loop()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"hello")
-        await writer.drain()
-        writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError):
-            await writer.wait_closed()
-
-    server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield TLSServer(server.sockets[0].getsockname()[1], directory / "ca.pem", directory / "other.pem")
-    finally:
-        loop.call_soon_threadsafe(server.close)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.run_until_complete(server.wait_closed())
-        loop.close()
-
-
-async def handshake(tls: TLSSettings, port: int, host: str = "127.0.0.1") -> bytes:
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(host, port, ssl=tls.ssl_context(), server_hostname=host), 5
-    )
-    data = await reader.read(5)
-    writer.close()
-    with contextlib.suppress(OSError, ssl.SSLError):
-        await writer.wait_closed()
-    return data
-
-
-def _ca_data_yaml(home: Path, ca_pem: Path, **service: Any) -> None:
-    data = base64.b64encode(ca_pem.read_bytes()).decode()
-    write_client_yaml(
-        home, {"service": {"server": "https://127.0.0.1", "certificate-authority-data": data, **service}}
-    )
-
-
-TLSCase = Callable[[TLSServer, Path, dict[str, str]], dict[str, str]]
-
-
-def _ca_cert_path(server: TLSServer, home: Path, env: dict[str, str]) -> dict[str, str]:
-    _ca_data_yaml(home, server.other_ca_pem)  # CA_CERT_PATH wins over a wrong client.yaml CA
-    return env | {"CA_CERT_PATH": str(server.ca_pem)}
-
-
-def _insecure(server: TLSServer, home: Path, env: dict[str, str]) -> dict[str, str]:
-    _ca_data_yaml(home, server.other_ca_pem)  # INSECURE_SKIP_VERIFY wins over a client.yaml CA
-    return env | {"INSECURE_SKIP_VERIFY": "true"}
-
-
-def _file_ca_data(server: TLSServer, home: Path, env: dict[str, str]) -> dict[str, str]:
-    _ca_data_yaml(home, server.ca_pem)
-    return env
-
-
-def _file_ca_path(server: TLSServer, home: Path, env: dict[str, str]) -> dict[str, str]:
-    write_client_yaml(home, {"service": {"server": "https://x", "certificate-authority": str(server.ca_pem)}})
-    return env
-
-
-@pytest.mark.parametrize(
-    ("case", "source"),
-    [
-        (_ca_cert_path, "CA_CERT_PATH"),
-        (_insecure, "INSECURE_SKIP_VERIFY"),
-        (_file_ca_data, "certificate-authority-data"),
-        (_file_ca_path, "service.certificate-authority"),
-    ],
-    ids=["ca-cert-path", "insecure", "client-yaml-ca-data", "client-yaml-ca-file"],
-)
-async def test_each_tls_mode_reaches_the_server(
-    tls_server: TLSServer, home: Path, env: dict[str, str], case: TLSCase, source: str
-) -> None:
-    settings = load_settings({}, case(tls_server, home, env))
-    assert source in settings.tls.source
-    assert await handshake(settings.tls, tls_server.port) == b"hello"
-
-
-@pytest.mark.parametrize("how", ["env", "client-yaml"])
-async def test_a_wrong_ca_is_refused(
-    tls_server: TLSServer, home: Path, env: dict[str, str], how: str
-) -> None:
-    if how == "env":
-        env = env | {"CA_CERT_PATH": str(tls_server.other_ca_pem)}
-    else:
-        _ca_data_yaml(home, tls_server.other_ca_pem)
-    settings = load_settings({}, env)
-    with pytest.raises(ssl.SSLCertVerificationError):
-        await handshake(settings.tls, tls_server.port)
-
-
-async def test_the_system_bundle_does_not_trust_a_private_ca(
-    tls_server: TLSServer, env: dict[str, str]
-) -> None:
-    settings = load_settings({}, env)
-    assert settings.tls.source == "system CA bundle"
-    with pytest.raises(ssl.SSLCertVerificationError):
-        await handshake(settings.tls, tls_server.port)
-
-
-async def test_tls_server_name_is_verified_instead_of_the_url_host(
-    tls_server: TLSServer, home: Path, env: dict[str, str], tmp_path: Path
-) -> None:
-    # The certificate names api.flightctl.test and 127.0.0.1, not "localhost".
-    _ca_data_yaml(home, tls_server.ca_pem, **{"tls-server-name": "api.flightctl.test"})
-    settings = load_settings({}, env)
-    assert await handshake(settings.tls, tls_server.port, host="localhost") == b"hello"
-    _ca_data_yaml(home, tls_server.ca_pem, **{"tls-server-name": "elsewhere.test"})
-    with pytest.raises(ssl.SSLCertVerificationError):
-        await handshake(load_settings({}, env).tls, tls_server.port)
-
-
-def test_ssl_context_is_built_once(tls_server: TLSServer) -> None:
-    tls = TLSSettings(ca_file=tls_server.ca_pem, source="test")
-    assert tls.ssl_context() is TLSSettings(ca_file=tls_server.ca_pem, source="test").ssl_context()
-
-
-def test_an_unreadable_ca_is_a_configuration_error(tmp_path: Path, env: dict[str, str]) -> None:
-    bogus = tmp_path / "bogus.pem"
-    bogus.write_text("not a certificate")
-    settings = load_settings({}, env | {"CA_CERT_PATH": str(bogus)})
-    with pytest.raises(ConfigurationError, match="CA_CERT_PATH"):
-        settings.tls.ssl_context()
 
 
 # --------------------------------------------------------------------------------------------------
