@@ -1,4 +1,5 @@
-"""How the simulator suites call it: a GET as one of its users, and where a kind lists its records."""
+"""How the simulator suites call it: a bearer header, a GET as one of its users, where a kind lists its
+records, and the (status, message) of a Status answer."""
 
 from __future__ import annotations
 
@@ -30,3 +31,15 @@ def get(
 ) -> httpx.Response:
     """A GET as ``user`` (admin unless named), its query parameters given as keywords."""
     return client.get(path, params=params, headers=sim.auth_headers(user))
+
+
+def status(response: httpx.Response) -> tuple[int, str]:
+    """The status and message of a Status answer, once its ``code`` is seen to match the HTTP status."""
+    body = response.json()
+    assert body["code"] == response.status_code
+    return response.status_code, body["message"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header that sends ``token``."""
+    return {"Authorization": f"Bearer {token}"}
