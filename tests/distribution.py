@@ -16,8 +16,10 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Top-level Python files that are development tools, never part of the server.
@@ -40,6 +42,11 @@ class Installed:
     def command(self) -> Path:
         """The console script users run: ``flightctl-mcp``."""
         return self.venv / "bin" / "flightctl-mcp"
+
+
+def pyproject() -> dict[str, Any]:
+    """pyproject.toml: the name, version, dependencies and modules the distribution is built from."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
 def clone_files() -> list[str]:
