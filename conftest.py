@@ -10,6 +10,8 @@
 - ``simulator_client``: ``httpx.Client`` on the shared ``simulator`` (base_url set, TLS trusted, no token).
 - ``home``: an empty home directory; ``env``: ``{"HOME": home}``, an environment for ``load_settings`` in
   which no real client.yaml is found; ``write_client_yaml(home, document)`` puts one at its default place.
+- ``clean_environment``: for code that reads the real process environment (the CLI): an empty HOME (returned)
+  and none of the server's variables; the CLI test modules use it for every test through ``pytestmark``.
 
 For the end-to-end suites (test_flightctl_mcp.py, tests/test_e2e_*.py; helpers in tests/e2e_harness.py):
 
@@ -33,6 +35,7 @@ import pytest
 import trustme
 import yaml
 
+from config import OPTIONS
 from simulator.harness import SimulatorServer
 from tests.e2e_harness import env_only, http_main_py
 
@@ -132,6 +135,17 @@ def write_client_yaml(home: Path, document: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(document))
     return path
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The CLI reads the real process environment: give it an empty home and none of our variables."""
+    for option in OPTIONS:
+        monkeypatch.delenv(option.env, raising=False)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
 
 
 # --- the end-to-end suites ----------------------------------------------------------------------------
