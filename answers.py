@@ -24,6 +24,7 @@ import orjson
 from cursors import Position, binding_for, codec_for
 from errors import InvalidRequest
 from links import link, links_for, links_template, lookup
+from page_sizing import next_page_size
 from resource_queries import MAX_PAGE_SIZE, ResourceKind
 from views import drop_fixed, fixed_by, has_path, project
 
@@ -214,6 +215,8 @@ async def list_answer(
         collected.after = collected.positions.pop()
         collected.stopped_by_budget = True
         answer = envelope()
+    if collected.sizes:
+        services.item_sizes.learn(_view_of(kind, query), sum(collected.sizes) // len(collected.sizes))
     # The items as measured, not encoded again: dumps() copies their bytes into the answer.
     answer[DATA] = [_Encoded(encoded) for encoded in collected.encoded]
     return answer
@@ -225,21 +228,12 @@ def _answer_size(answer: dict[str, Any], collected: _Collected) -> int:
     return envelope + sum(collected.sizes)
 
 
-_GUESSED_ITEM_BYTES = 400  # a compact device; corrected by measurement after the first page
+def _view_of(kind: ResourceKind, query: ListQuery) -> tuple[str, bool, tuple[str, ...] | None]:
+    """What decides an item's size in an answer: the kind and the view (fields, full or compact)."""
+    return (kind.tool, query.full, query.fields)
+
+
 _MIN_ROOM_FRACTION = 4  # fetch another page only while at least 1/4 of the budget is still free
-
-
-def _page_size(position: Position, wanted: int, room: int, item_bytes: int) -> int:
-    """Ask the API for about what will fit, not for ``limit`` items the budget would cut anyway.
-
-    A page resumed from a cursor is read again with the size it was first read with, so its items keep
-    their offsets and the answer moves on to the next continue token instead of growing this page.
-    """
-    if position.offset and position.page_size > position.offset:
-        return position.page_size
-    # 10% slack: items vary in size, and a page that ends before the budget is never read twice.
-    fit = max(1, (room * 9 // 10) // max(item_bytes, 1))
-    return max(1, min(position.offset + min(wanted, fit), MAX_PAGE_SIZE))
 
 
 async def _collect(
@@ -254,9 +248,9 @@ async def _collect(
     limit = query.effective_limit
     fixed = query.fixed
     used = 0
-    item_bytes = position.item_bytes or _GUESSED_ITEM_BYTES * (10 if query.full else 1)
+    item_bytes = position.item_bytes or services.item_sizes.guess(_view_of(kind, query), whole=query.full)
     while True:
-        page_size = _page_size(position, limit - len(out.items), budget - used, item_bytes)
+        page_size = next_page_size(position, limit - len(out.items), budget - used, item_bytes)
         position = Position(position.token, position.offset, position.base, page_size, item_bytes)
         page = await services.api.list_page(
             kind,

@@ -22,7 +22,7 @@ from auth import TokenSource, organization_for
 from errors import FlightControlError
 from params import Name, Params, Selector
 from resource_queries import KINDS_BY_NAME
-from toolsets import Grants
+from toolsets import PERMISSIONS_PATH, Grants
 
 if TYPE_CHECKING:
     from operations import Operation
@@ -84,9 +84,7 @@ async def get_my_permissions(
     services: Services, tokens: TokenSource | None, params: Any, offered: Sequence[Operation]
 ) -> dict[str, Any]:
     """The caller's Flight Control permissions and, from them, which of the ``offered`` tools will work."""
-    body = await services.api.get_path(
-        "AuthenticationApi", "auth_get_permissions_without_preload_content", tokens
-    )
+    body = await services.api.read_path(PERMISSIONS_PATH, tokens)
     grants = Grants.parse(body)
     if grants is None:
         return {

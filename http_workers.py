@@ -22,6 +22,8 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
+import heap
+
 if TYPE_CHECKING:
     from settings import Settings
 
@@ -122,6 +124,7 @@ def _worker(flags: dict[str, str], sock: socket.socket) -> None:
     services = Services.from_settings(settings)
     app = http_server.build_http_app(settings, main.build_server(settings, services), services)
     server = http_server.GracefulServer(http_server.uvicorn_config(settings, app))
+    heap.settle(heap.HTTP_PRELOAD)
     try:
         asyncio.run(server.serve(sockets=[sock]))
     except KeyboardInterrupt:

@@ -23,6 +23,7 @@ from fastmcp.tools import Tool, ToolResult
 from mcp_types import TextContent, ToolAnnotations
 from pydantic import PrivateAttr
 
+import heap
 from answers import dumps
 from config import Settings
 from errors import FlightControlError, user_error
@@ -289,11 +290,14 @@ async def serve(settings: Settings, *, on_ready: Callable[[int], None] | None = 
     services = Services.from_settings(settings)
     mcp = build_server(settings, services)
     if settings.transport == "stdio":
+        heap.settle()
         if on_ready is not None:
             on_ready(0)
         await mcp.run_stdio_async(show_banner=False)
         return
     import http_server
+
+    heap.settle(heap.HTTP_PRELOAD)
 
     try:
         await http_server.serve_http(settings, mcp, services, on_ready=on_ready)

@@ -6,10 +6,11 @@ environment or opens a connection pool per call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from flightctl_api import FlightControlAPI
+from page_sizing import ItemSizes
 
 if TYPE_CHECKING:
     from auth import TokenSource
@@ -20,11 +21,13 @@ __all__ = ["Services"]
 
 @dataclass(frozen=True)
 class Services:
-    """Settings, the shared ``FlightControlAPI`` and the server's own ``TokenSource`` (None without auth)."""
+    """Settings, the shared ``FlightControlAPI``, the server's own ``TokenSource`` (None without auth) and
+    what earlier answers measured."""
 
     settings: Settings
     api: FlightControlAPI
     tokens: TokenSource | None
+    item_sizes: ItemSizes = field(default_factory=ItemSizes)  # sizes list pages to what an answer shows
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TOOLSETS",
+    "PERMISSIONS_PATH",
     "TOOLSETS",
     "Grants",
     "PermissionFilter",
@@ -37,6 +38,9 @@ __all__ = [
 _log = logging.getLogger("flightctl_mcp.toolsets")
 
 Permission = tuple[str, str]  # (resource, verb)
+
+
+PERMISSIONS_PATH = "/auth/permissions"  # the caller's allowed (resource, verb) pairs in its organization
 
 
 @dataclass(frozen=True)
@@ -105,9 +109,7 @@ class PermissionFilter:
             self._cache.move_to_end(key)
             return cached[1]
         try:
-            body = await self._services.api.get_path(
-                "AuthenticationApi", "auth_get_permissions_without_preload_content", tokens
-            )
+            body = await self._services.api.read_path(PERMISSIONS_PATH, tokens)
             grants = Grants.parse(body)
         except FlightControlError as exc:  # unknown: the calls themselves will explain
             _log.info("permissions unavailable, offering every tool: %s", exc)

@@ -7,6 +7,7 @@ from an item when they are exactly what the selector says: the caller already kn
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,34 +17,48 @@ __all__ = ["drop_fixed", "fixed_by", "has_path", "project", "requirements", "une
 
 def project(obj: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
     """Keep only ``paths`` (dotted; through a list, applied to each element) of ``obj``."""
-    out: dict[str, Any] = {}
+    if not isinstance(obj, dict):  # dict, not Mapping: this runs per item of every list answer
+        return {}
+    return _apply(_compiled(tuple(paths)), obj)
+
+
+_Tree = dict[str, "_Tree | None"]  # a path segment -> what to keep under it (None: the whole value)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(paths: tuple[str, ...]) -> _Tree:
+    """The paths as one tree, built once per view: an item is walked once, not once per path. Keys keep
+    the order of the first path naming them; a path that keeps a whole value wins over deeper ones."""
+    tree: _Tree = {}
     for path in paths:
-        _copy_path(out, obj, path.split("."))
+        node: _Tree | None = tree
+        *parents, last = path.split(".")
+        for part in parents:
+            if node is None:  # a shorter path keeps this whole value already
+                break
+            node = node.setdefault(part, {})
+        if node is not None:
+            node[last] = None
+    return tree
+
+
+def _apply(tree: _Tree, src: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, below in tree.items():
+        if key not in src:
+            continue
+        value = src[key]
+        if below is None:
+            out[key] = value
+        elif isinstance(value, dict):
+            inner = _apply(below, value)
+            if inner:
+                out[key] = inner
+        elif isinstance(value, list):
+            elements = [_apply(below, v) if isinstance(v, dict) else v for v in value]
+            if _has_content(elements):
+                out[key] = elements
     return out
-
-
-def _copy_path(dst: dict[str, Any], src: Any, parts: list[str]) -> None:
-    key, rest = parts[0], parts[1:]
-    if not isinstance(src, dict) or key not in src:  # dict, not Mapping: this runs per field per item
-        return
-    value = src[key]
-    if not rest:
-        dst[key] = value
-        return
-    created = key not in dst
-    if isinstance(value, list):
-        target = dst.setdefault(key, [{} if isinstance(v, dict) else v for v in value])
-        for d, s in zip(target, value, strict=False):
-            if isinstance(d, dict):
-                _copy_path(d, s, rest)
-    elif isinstance(value, dict):
-        target = dst.setdefault(key, {})
-        if isinstance(target, dict):
-            _copy_path(target, value, rest)
-    else:
-        return
-    if created and not _has_content(dst[key]):
-        del dst[key]
 
 
 def _has_content(value: Any) -> bool:

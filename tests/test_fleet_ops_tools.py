@@ -199,6 +199,51 @@ async def test_permissions_are_asked_once_per_caller_while_fresh(sim: Sim) -> No
     assert len(asked) == 1
 
 
+_FIRST_TOOLS_LIST = """
+import asyncio, json, sys
+from fastmcp import Client
+from auth import StaticTokenSource
+from config import CommandSettings, Secret, Settings
+from flightctl_api import FlightControlAPI
+from main import build_server
+from services import Services
+from simulator.harness import SimulatorServer
+
+with SimulatorServer(devices=5) as sim:
+    settings = Settings(api_base_url=sim.base_url, commands=CommandSettings(enabled=True, confirm=True))
+    tokens = StaticTokenSource(Secret(sim.issue_access_token("viewer", ttl=600)))
+    services = Services(settings, FlightControlAPI(settings), tokens)
+
+    async def first_list() -> list[str]:
+        async with Client(build_server(settings, services)) as client:
+            return [tool.name for tool in await client.list_tools()]
+
+    listed = asyncio.run(first_list())
+    services.api.close()
+    print(json.dumps({"tools": listed, "generated_client_imported": "flightctl.api" in sys.modules}))
+"""
+
+
+def test_the_first_tools_list_filters_without_loading_the_generated_client() -> None:
+    """A fresh server's first tools/list already hides what the caller may not use, and its permission
+    lookup does not wait for flightctl-client's generated API classes to import (the slowest part of a
+    start; bench/startup.py times it)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_TOOLS_LIST], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "query_devices" in seen["tools"]
+    assert "run_command_on_device" not in seen["tools"], "a viewer has no devices/console permission"
+    assert seen["generated_client_imported"] is False
+
+
 async def test_server_info(sim: Sim) -> None:
     async with client_for(services_for(*sim)) as client:
         info = await call(client, "get_server_info")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from answers import _encode, _Encoded, dumps
-from flightctl_api import _Response
+from api_responses import Response
 from simulator.state import DEFAULT_ORG, SimulatorState
 
 
@@ -48,13 +48,13 @@ def test_what_orjson_refuses_or_writes_differently_is_still_written_as_before(va
     ids=["plain", "NaN", "lone surrogate"],
 )
 def test_api_bodies_that_the_json_module_reads_are_read(body: bytes, expected: dict[str, Any]) -> None:
-    response = _Response.read(200, {}, body)
+    response = Response.read(200, {}, body)
     assert response.is_json
     assert json.dumps(response.data) == json.dumps(expected)
 
 
 def test_a_body_that_is_not_json_is_kept_as_text() -> None:
-    response = _Response.read(502, {}, b"<html>Bad Gateway</html>")
+    response = Response.read(502, {}, b"<html>Bad Gateway</html>")
     assert not response.is_json
     assert response.body == b"<html>Bad Gateway</html>"
 

@@ -12,6 +12,7 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import trustme
@@ -205,6 +206,22 @@ async def test_without_limit_an_answer_holds_what_the_budget_holds(client: Clien
     fleets = await call(client, "query_fleets", {})
     assert "next" not in fleets
     assert fleets["returned"] == fleets["total"] > 40
+
+
+async def test_once_an_answer_measured_its_items_a_list_reads_about_what_it_shows(sim: Sim) -> None:
+    """Devices read but never shown are parsed for nothing: after one answer, the next asks Flight Control
+    for about as many devices as it can show, and walking on from it reads each device once."""
+    async with client_for(services_for(*sim)) as fresh:
+        await call(fresh, "query_devices", {})  # the first answer of a server guesses the item size
+        sim[0].state.clear_requests()
+        answer = await call(fresh, "query_devices", {})
+        after = await call(fresh, "query_devices", answer["next"]["arguments"])
+    pages = [r["query"] for r in sim[0].state.requests() if r["path"] == "/api/v1/devices"]
+    assert len(pages) == 2, "one API page per answer"
+    read = [int(parse_qs(page)["limit"][0]) for page in pages]
+    shown = [answer["returned"], after["returned"]]
+    assert all(r >= s for r, s in zip(read, shown, strict=True))
+    assert sum(read) <= sum(shown) * 1.1, f"read {read} devices to show {shown}"
 
 
 @pytest.mark.parametrize(
