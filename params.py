@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["NAME_PATTERN", "PATH_PATTERN", "DottedPath", "Name", "Params", "Selector"]
+if TYPE_CHECKING:
+    from auth import TokenSource
+    from services import Services
+
+__all__ = ["NAME_PATTERN", "PATH_PATTERN", "DottedPath", "Handler", "Name", "Params", "Selector"]
+
+#: What runs an operation: the shared services, the caller's token source and the validated params.
+Handler = Callable[["Services", "TokenSource | None", Any], Awaitable[dict[str, Any]]]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$"
 PATH_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_/-]+)*$"

@@ -14,8 +14,9 @@ import pytest
 from fastmcp import Client
 
 from config import CommandSettings, Settings
+from kind_queries import COMMON_FIELDS
 from main import INSTRUCTIONS, build_server, resource_uri
-from operations import COMMON_FIELDS, OPERATIONS
+from operations import OPERATIONS
 from resource_queries import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
