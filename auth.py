@@ -23,14 +23,15 @@ import logging
 import threading
 import time
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from config import Secret, TLSSettings
 from errors import AuthenticationError
 from token_store import LockTimeout, StoredTokens, TokenStore
 from unverified_jwt import identity_of, jwt_claims, jwt_expiry
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "OrganizationScoped",
@@ -305,6 +306,8 @@ class RefreshingTokenSource:
 
     def _exchange(self) -> tuple[str, StoredTokens]:
         """The refresh grant at the token URL; stores and returns the new bearer and token set."""
+        import httpx  # here, not at import: its import costs a start that never refreshes ~0.1 s
+
         form = {
             "grant_type": "refresh_token",
             "refresh_token": self._refresh_token.reveal(),

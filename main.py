@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
@@ -33,6 +33,9 @@ from schemas import tool_schema
 from services import Services
 from toolsets import PermissionFilter
 from version import __version__
+
+if TYPE_CHECKING:
+    from auth import TokenSource
 
 __all__ = ["DATA_NOTE", "INSTRUCTIONS", "OperationTool", "build_server", "serve", "tool_schema"]
 
@@ -247,11 +250,26 @@ class PermissionMiddleware(Middleware):
         self._filter = PermissionFilter(services, needs)
         self._services = services
         self._wait = wait
+        self._warming: asyncio.Task[None] | None = None
+
+    def warm(self, tokens: TokenSource | None) -> None:
+        """Start this caller's permission lookup now, beside initialize, so the first tools/list finds it
+        done or under way (stdio: the one caller, the server's own credentials, is known at start)."""
+        self._warming = asyncio.get_running_loop().create_task(self._warm(tokens))
+
+    async def _warm(self, tokens: TokenSource | None) -> None:
+        try:
+            await self._filter.grants(tokens)
+        except Exception as exc:  # tools/list asks again and says what went wrong
+            _log.info("permission lookup at start-up failed: %s", exc)
 
     async def on_list_tools(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
         from call_credentials import token_source_for_request
 
         tools = await call_next(context)
+        warming, self._warming = self._warming, None
+        if warming is not None:  # the lookup started at start-up fills the cache usable() reads
+            await asyncio.wait({warming}, timeout=self._wait)
         try:
             tokens = token_source_for_request(self._services.tokens)
             usable = await asyncio.wait_for(self._filter.usable([t.name for t in tools], tokens), self._wait)
@@ -290,7 +308,10 @@ async def serve(settings: Settings, *, on_ready: Callable[[int], None] | None = 
     services = Services.from_settings(settings)
     mcp = build_server(settings, services)
     if settings.transport == "stdio":
-        heap.settle()
+        heap.settle(collect=False)
+        for middleware in mcp.middleware:
+            if isinstance(middleware, PermissionMiddleware):
+                middleware.warm(services.tokens)
         if on_ready is not None:
             on_ready(0)
         await mcp.run_stdio_async(show_banner=False)
