@@ -179,7 +179,8 @@ async def test_a_long_command_is_stopped_at_the_timeout_and_says_so(
         )
     assert (answer["timed_out"], answer["exit_code"]) == (True, None)
     assert "0.5 s timeout" in answer["note"]
-    assert answer["duration_seconds"] < 5
+    assert answer["duration_seconds"] >= 0.5
+    # Stopped, not finished: the server closed the session while `sleep 60` still ran on the device.
     assert sim.wait_for_session(sim.online, number).outcome == "client-closed"
     assert _audit_lines(audit)[-1]["outcome"] == "timed-out"
 
