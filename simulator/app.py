@@ -9,9 +9,7 @@ runs. Handlers raise ``ApiFailure``; one place (endpoints.py) turns it into a ``
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Mapping
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -52,8 +50,6 @@ from simulator.spec_paths import SPEC_OPERATIONS
 from simulator.state import SimulatorState
 
 __all__ = ["create_app"]
-
-log = logging.getLogger("simulator")
 
 
 async def healthz(request: Request) -> Response:
@@ -143,7 +139,3 @@ def create_app(state: SimulatorState) -> SimulatorApp:
     app = Starlette(routes=_routes())
     app.state.simulator = state
     return SimulatorApp(app)
-
-
-def describe_routes() -> Mapping[str, str]:  # pragma: no cover - documentation helper
-    return {getattr(r, "path", ""): getattr(r, "name", "") for r in _routes()}
