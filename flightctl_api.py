@@ -321,9 +321,18 @@ class FlightControlAPI:
         return str(self._settings.api_base_url).rstrip("/") + "/api/v1"
 
     def close(self) -> None:
-        """Release pooled connections (the pool is rebuilt on the next call)."""
+        """Close the idle pooled connections now (the pool is rebuilt on the next call).
+
+        ``PoolManager.clear()`` alone only forgets its per-host pools: urllib3 2 closes their connections
+        when the garbage collector gets to them, and until then Flight Control sees them open. A
+        connection still in use is closed when its exchange gives it back to the closed pool."""
         if self._pool is not None:
+            hosts = self._pool.pools
+            pools = [hosts.get(key) for key in hosts.keys()]  # noqa: SIM118 (the container cannot iterate)
             self._pool.clear()
+            for pool in pools:
+                if pool is not None:
+                    pool.close()
 
 
 def _parent(kind: ResourceKind, parent: str | None) -> dict[str, str]:

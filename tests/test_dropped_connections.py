@@ -23,10 +23,9 @@ Sim = tuple[SimulatorServer, trustme.CA]
 
 @pytest.fixture
 def sim(make_simulator: Callable[..., SimulatorServer], tls_ca: trustme.CA) -> Iterator[Sim]:
-    """A private simulator (faults are its own) over HTTP: a TLS connection the simulator aborts is left
-    for the garbage collector, which filterwarnings=error turns into a failure. The API pools of the
-    servers under test are closed before it stops."""
-    yield make_simulator(devices=60, tls=False), tls_ca
+    """A private simulator (faults are its own); the API pools of the servers under test are closed
+    before it stops."""
+    yield make_simulator(devices=60), tls_ca
     for services in _built:
         services.api.close()
     _built.clear()
