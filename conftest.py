@@ -37,7 +37,6 @@ import yaml
 
 from config import OPTIONS
 from simulator.harness import SimulatorServer
-from tests.e2e_harness import env_only, http_main_py
 
 
 class TLSFiles(NamedTuple):
@@ -176,6 +175,10 @@ def http_servers(
     sim: SimulatorServer, ca_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
     """`python main.py` serving sse and streamable-http (the module's shared subprocesses)."""
+    # Imported here: the harness pulls in the server and fastmcp's client, which suites that only
+    # exercise the simulator never need at collection.
+    from tests.e2e_harness import env_only, http_main_py
+
     work = tmp_path_factory.mktemp("http-servers")
     environments = {
         transport: env_only(sim, ca_file, work / transport, MCP_TRANSPORT=transport, MCP_HOST="127.0.0.1")
