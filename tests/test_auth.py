@@ -54,11 +54,6 @@ def sim(simulator_tls_files: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         yield Sim(server, simulator_tls_files.ca, wrong_ca)
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path
-
-
 def environ(sim: Sim, home: Path, **extra: str) -> dict[str, str]:
     base = {"HOME": str(home), "API_BASE_URL": sim.url, "CA_CERT_PATH": str(sim.ca_pem)}
     return base | {"REQUEST_TIMEOUT": "5"} | extra

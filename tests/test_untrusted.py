@@ -34,11 +34,6 @@ from simulator.state import DEFAULT_ORG
 from tests import hostile
 
 
-@pytest.fixture(scope="module")
-def ca_file(simulator_tls_files: TLSFiles) -> Path:
-    return simulator_tls_files.ca
-
-
 @pytest.fixture(autouse=True)
 def fresh_audit_trail(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with no refusals counted, so the per-caller rate limit never spans tests."""
