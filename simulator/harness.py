@@ -124,7 +124,9 @@ class SimulatorServer:
         if self._thread.is_alive():
             self._server.force_exit = True
             self._thread.join(timeout=5)
-        self._thread = None
+        stuck, self._thread = self._thread.is_alive(), None
+        if stuck:  # said, not left behind: its loop and sockets would stay open
+            raise RuntimeError("the simulator's server thread did not stop within 15 s")
 
     def __enter__(self) -> SimulatorServer:
         return self.start()

@@ -147,6 +147,8 @@ def serve_in_thread(settings: Settings, **uvicorn_overrides: Any) -> Iterator[Se
             server.should_exit = True
             thread.join(timeout=15)
             services.api.close()  # idle pooled connections would hold the simulator's shutdown
+            if thread.is_alive():  # said, not left behind: its loop and sockets would stay open
+                raise RuntimeError("the in-thread server did not stop within 15 s")
 
 
 @contextlib.contextmanager
