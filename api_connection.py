@@ -24,6 +24,7 @@ __all__ = [
     "Call",
     "Dropped",
     "InOrganization",
+    "api_root",
     "build_api_client",
     "build_pool",
     "connection_error",
@@ -64,14 +65,20 @@ def _reason(exc: BaseException) -> str:
     return " ".join((text or type(inner).__name__).split())[:300]
 
 
-def build_pool(settings: Settings) -> urllib3.PoolManager:
-    """The process's one urllib3 pool: TLS from settings, no retries (ours are in FlightControlAPI)."""
+def api_root(settings: Settings) -> str:
+    """The API's ``.../api/v1`` address, or the error that says how to name a server."""
     if not settings.api_base_url:
         raise ConfigurationError(
             "API_BASE_URL is not set and no client.yaml names a server. Set API_BASE_URL to the Flight "
             "Control API address (for example https://api.flightctl.example.com:3443) or run "
             "`flightctl login`."
         )
+    return settings.api_base_url.rstrip("/") + "/api/v1"
+
+
+def build_pool(settings: Settings) -> urllib3.PoolManager:
+    """The process's one urllib3 pool: TLS from settings, no retries (ours are in FlightControlAPI)."""
+    api_root(settings)  # no pool for a server that is not named
     # One TLS truth: config.py's SSLContext (CA order, verify, tls-server-name). cert_reqs must match the
     # context's mode, or urllib3 overwrites verify_mode on the shared context.
     context = settings.tls.ssl_context()
@@ -89,7 +96,7 @@ def build_api_client(settings: Settings, pool: urllib3.PoolManager) -> Any:
     from flightctl.api_client import ApiClient
     from flightctl.configuration import Configuration
 
-    client = ApiClient(Configuration(host=str(settings.api_base_url).rstrip("/") + "/api/v1"))
+    client = ApiClient(Configuration(host=api_root(settings)))
     client.rest_client.pool_manager = pool
     return client
 

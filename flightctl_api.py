@@ -27,6 +27,7 @@ from api_connection import (
     Call,
     Dropped,
     InOrganization,
+    api_root,
     build_api_client,
     build_pool,
     send_blocking,
@@ -196,7 +197,7 @@ class FlightControlAPI:
         """
         organization = organization_for(tokens, self._settings.organization)
         arguments = {**query, **({"org_id": organization} if organization else {})}
-        url = self._base_url() + quote(path) + (f"?{urlencode(arguments)}" if arguments else "")
+        url = api_root(self._settings) + quote(path) + (f"?{urlencode(arguments)}" if arguments else "")
         timeout = urllib3.Timeout(total=float(self._settings.request_timeout))
 
         def run(headers: dict[str, str]) -> Any:  # runs in a worker thread, pool built there too
@@ -314,11 +315,6 @@ class FlightControlAPI:
             if self._pool is None:
                 self._pool = build_pool(self._settings)
             return self._pool
-
-    def _base_url(self) -> str:
-        if not self._settings.api_base_url:
-            build_pool(self._settings)  # raises the error that says how to set it
-        return str(self._settings.api_base_url).rstrip("/") + "/api/v1"
 
     def close(self) -> None:
         """Close the idle pooled connections now (the pool is rebuilt on the next call).
