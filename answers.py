@@ -117,14 +117,20 @@ def render(
     fixed: _Fixed | None = None,
 ) -> dict[str, Any]:
     """The item as the assistant sees it: compact view (minus what the selectors fix), ``fields`` or all."""
-    if full:
+    paths = _view_paths(kind, fields, full)
+    if paths is None:
         return dict(obj)
-    if fields:
-        return project(obj, ("metadata.name", *fields))
-    item = project(obj, kind.view)
-    if fixed is not None and (fixed.fields or fixed.labels):
+    item = project(obj, paths)
+    if not fields and fixed is not None and (fixed.fields or fixed.labels):
         drop_fixed(item, fixed.fields, fixed.labels)
     return item
+
+
+def _view_paths(kind: ResourceKind, fields: Sequence[str] | None, full: bool) -> tuple[str, ...] | None:
+    """The dotted paths an item shows: the kind's view, or the chosen fields (and the name); None: all."""
+    if full:
+        return None
+    return ("metadata.name", *fields) if fields else kind.view
 
 
 # --- list answers ---------------------------------------------------------------------------------------
@@ -260,6 +266,7 @@ async def _collect(
             label_selector=query.label_selector,
             field_selector=query.field_selector,
             order=query.order,
+            view=_view_paths(kind, query.fields, query.full),
             **query.page_extra,
         )
         if not out.total_read:

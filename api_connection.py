@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import urllib3
 
-from api_responses import Response
+from api_responses import Decode, Response
 from errors import APIConnectionError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -153,9 +153,12 @@ def connection_error(settings: Settings, reason: str, *, tls: bool) -> APIConnec
     )
 
 
-def send_blocking(settings: Settings, run: Call, headers: dict[str, str]) -> Response:
+def send_blocking(
+    settings: Settings, run: Call, headers: dict[str, str], decode: Decode | None = None
+) -> Response:
     """One exchange in a worker thread: ``run`` sends on the shared pool; every foreign failure (urllib3,
-    OpenSSL, flightctl-client) becomes an errors.py error here, and only here."""
+    OpenSSL, flightctl-client) becomes an errors.py error here, and only here. The body is parsed here too
+    (with ``decode`` when it is a success), so the event loop never spends its time on it."""
     from flightctl.exceptions import ApiException
 
     base = settings.api_base_url
@@ -184,4 +187,4 @@ def send_blocking(settings: Settings, run: Call, headers: dict[str, str]) -> Res
         ) from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise connection_error(settings, str(exc), tls=False) from exc
-    return Response.read(raw.status, {k.lower(): v for k, v in raw.headers.items()}, body)
+    return Response.read(raw.status, {k.lower(): v for k, v in raw.headers.items()}, body, decode)

@@ -32,9 +32,10 @@ from api_connection import (
     build_pool,
     send_blocking,
 )
-from api_responses import Response, auth_error, retry_after_seconds, status_error
+from api_responses import Decode, Response, auth_error, retry_after_seconds, status_error
 from auth import TokenSource, organization_for
 from errors import APIConnectionError, APIError, InvalidRequest
+from page_decoding import page_decoder
 from resource_queries import API_VERSION, ResourceKind
 
 if TYPE_CHECKING:
@@ -56,6 +57,16 @@ class ListPage:
 
 
 _DROP_ATTEMPTS = 3  # sends of one request whose connection drops without an answer
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """One request as the retry layers see it: how to send it, whether sending it again is safe, and how
+    to read a successful body (None: parsed in full)."""
+
+    run: Call
+    idempotent: bool
+    decode: Decode | None = None
 
 
 def _is_read(method: str) -> bool:
@@ -104,9 +115,11 @@ class FlightControlAPI:
         order: str | None = None,
         parent: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        view: tuple[str, ...] | None = None,
     ) -> ListPage:
         """Read one page of ``kind`` (of ``parent`` for a nested kind); selectors are resent on every
-        page (the token does not bind them)."""
+        page (the token does not bind them). With ``view`` (dotted paths) the items are read with only
+        what ``views.project(item, view)`` keeps: for callers that show nothing else."""
         query: dict[str, Any] = {"limit": limit, "field_selector": field_selector, **_parent(kind, parent)}
         if continue_token:
             query["var_continue"] = continue_token
@@ -115,7 +128,8 @@ class FlightControlAPI:
         if kind.order:
             query["order"] = order
         query.update(extra or {})
-        body = await self.call(kind.api_class, kind.list_method, tokens, hint_tool=kind.tool, **query)
+        decode = page_decoder(view) if view is not None else None
+        body = await self._call(kind.api_class, kind.list_method, tokens, kind.tool, decode, query)
         return _parse_list(body)
 
     async def summary(
@@ -175,6 +189,18 @@ class FlightControlAPI:
         **query: Any,
     ) -> Any:
         """Run one flightctl-client operation with auth, retries and error mapping; return parsed JSON."""
+        return await self._call(api_class, method, tokens, hint_tool, None, query)
+
+    async def _call(
+        self,
+        api_class: str,
+        method: str,
+        tokens: TokenSource | None,
+        hint_tool: str | None,
+        decode: Decode | None,
+        query: Mapping[str, Any],
+    ) -> Any:
+        """``call``, with a successful body read by ``decode`` when given (page_decoding)."""
         args = {k: v for k, v in query.items() if v is not None}
         timeout = float(self._settings.request_timeout)
         organization = organization_for(tokens, self._settings.organization)
@@ -184,7 +210,7 @@ class FlightControlAPI:
             return operation(**args, _headers=headers, _request_timeout=timeout)
 
         what = method.removesuffix("_without_preload_content")
-        return await self._exchange(run, tokens, what, hint_tool, idempotent=_is_read(method))
+        return await self._exchange(_Exchange(run, _is_read(method), decode), tokens, what, hint_tool)
 
     async def read_path(
         self, path: str, tokens: TokenSource | None, *, hint_tool: str | None = None, **query: str
@@ -205,13 +231,13 @@ class FlightControlAPI:
                 "GET", url, headers=headers, timeout=timeout, preload_content=False, retries=False
             )
 
-        return await self._exchange(run, tokens, f"GET {path}", hint_tool, idempotent=True)
+        return await self._exchange(_Exchange(run, idempotent=True), tokens, f"GET {path}", hint_tool)
 
     async def _exchange(
-        self, run: Call, tokens: TokenSource | None, what: str, hint_tool: str | None, *, idempotent: bool
+        self, exchange: _Exchange, tokens: TokenSource | None, what: str, hint_tool: str | None
     ) -> Any:
         """Send with auth and retries; the parsed JSON body, None for a 204, or the error it means."""
-        response = await self._with_auth(run, tokens, idempotent=idempotent)
+        response = await self._with_auth(exchange, tokens)
         if response.status == 204:
             return None
         if response.status >= 400:
@@ -223,26 +249,26 @@ class FlightControlAPI:
             "that API_BASE_URL points at the Flight Control API (the part before /api/v1)."
         )
 
-    async def _with_auth(self, run: Call, tokens: TokenSource | None, *, idempotent: bool) -> Response:
+    async def _with_auth(self, exchange: _Exchange, tokens: TokenSource | None) -> Response:
         """Send with the current bearer; after a 401, retry once with a refreshed one."""
         bearer = await tokens.bearer() if tokens is not None else None
-        response = await self._with_retries(run, bearer, idempotent)
+        response = await self._with_retries(exchange, bearer)
         if response.status == 401 and tokens is not None and bearer is not None:
             fresh = await tokens.refresh_after_rejection(bearer)
             if fresh is not None:
-                response = await self._with_retries(run, fresh, idempotent)
+                response = await self._with_retries(exchange, fresh)
         if response.status == 401:
             raise auth_error(response, getattr(tokens, "rejection_advice", None))
         return response
 
-    async def _with_retries(self, run: Call, bearer: str | None, idempotent: bool) -> Response:
+    async def _with_retries(self, exchange: _Exchange, bearer: str | None) -> Response:
         """Retry 429/503 with backoff honouring ``Retry-After``, capped in attempts and total wait."""
         headers = {"Flightctl-API-Version": API_VERSION}
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
         waited = 0.0
         for attempt in range(1, self._max_attempts + 1):
-            response = await self._send(run, headers, idempotent)
+            response = await self._send(exchange, headers)
             if response.status not in (429, 503):
                 return response
             delay = retry_after_seconds(response.headers) or self._backoff * 2 ** (attempt - 1) * (
@@ -256,7 +282,7 @@ class FlightControlAPI:
         response.headers = {**response.headers, "x-mcp-retried": f"{attempt - 1} times over {waited:.1f} s"}
         return response
 
-    async def _send(self, run: Call, headers: dict[str, str], idempotent: bool) -> Response:
+    async def _send(self, exchange: _Exchange, headers: dict[str, str]) -> Response:
         """One HTTP exchange in a worker thread, sent again when the connection drops without a whole answer.
 
         A connection the API or a proxy closes without answering (a stale pooled keep-alive connection, a
@@ -270,11 +296,16 @@ class FlightControlAPI:
         for attempt in range(1, _DROP_ATTEMPTS + 1):
             try:
                 return await anyio.to_thread.run_sync(
-                    send_blocking, self._settings, run, headers, limiter=self._limiter()
+                    send_blocking,
+                    self._settings,
+                    exchange.run,
+                    headers,
+                    exchange.decode,
+                    limiter=self._limiter(),
                 )
             except Dropped as exc:
                 delay = self._backoff / 5 * 2 ** (attempt - 1) * (1 + random.random() / 4)
-                if not idempotent:
+                if not exchange.idempotent:
                     raise exc.after("and the request is not safe to send again") from exc
                 if attempt == _DROP_ATTEMPTS:
                     raise exc.after(f"{attempt} times in a row") from exc

@@ -12,21 +12,21 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["drop_fixed", "fixed_by", "has_path", "project", "requirements", "unescape"]
+__all__ = ["compiled_paths", "drop_fixed", "fixed_by", "has_path", "project", "requirements", "unescape"]
 
 
 def project(obj: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
     """Keep only ``paths`` (dotted; through a list, applied to each element) of ``obj``."""
     if not isinstance(obj, dict):  # dict, not Mapping: this runs per item of every list answer
         return {}
-    return _apply(_compiled(tuple(paths)), obj)
+    return _apply(compiled_paths(tuple(paths)), obj)
 
 
 _Tree = dict[str, "_Tree | None"]  # a path segment -> what to keep under it (None: the whole value)
 
 
 @functools.lru_cache(maxsize=512)
-def _compiled(paths: tuple[str, ...]) -> _Tree:
+def compiled_paths(paths: tuple[str, ...]) -> _Tree:
     """The paths as one tree, built once per view: an item is walked once, not once per path. Keys keep
     the order of the first path naming them; a path that keeps a whole value wins over deeper ones."""
     tree: _Tree = {}

@@ -1,4 +1,4 @@
-"""The fast JSON path (orjson) writes and reads exactly what the json module would, including its corners."""
+"""The fast JSON paths (msgspec reads API bodies, orjson writes answers) match the json module."""
 
 from __future__ import annotations
 
