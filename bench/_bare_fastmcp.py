@@ -1,8 +1,18 @@
-"""A bare FastMCP server with one tool over stdio: the floor bench/startup.py compares start-up against."""
+"""A bare FastMCP server with one tool: the floor set by the framework, which benchmarks compare against.
+
+    python bench/_bare_fastmcp.py                    # stdio, tool ``ping`` (bench/startup.py)
+    python bench/_bare_fastmcp.py http SECONDS FILE  # streamable-http on 127.0.0.1:0 (bench/concurrency.py)
+
+Over HTTP its one tool is ``query_devices``: it waits ``SECONDS`` (the back end's latency) and answers the
+text in ``FILE`` (an answer flightctl-mcp gave), and the process prints its URL once listening.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
+import sys
 
 # As quiet as flightctl-mcp makes fastmcp (cli._quiet_fastmcp): no banner, update check or log lines.
 os.environ.update(
@@ -14,11 +24,35 @@ from fastmcp import FastMCP  # after the environment it reads at import
 mcp: FastMCP[None] = FastMCP("bare")
 
 
-@mcp.tool
-def ping() -> str:
+def _ping() -> str:
     """Answer pong."""
     return "pong"
 
 
+async def _serve_http(latency: float, answer: str) -> None:
+    import uvicorn
+
+    async def query_devices(limit: int | None = None) -> str:
+        """Wait as the back end would, then answer what flightctl-mcp answered."""
+        await asyncio.sleep(latency)
+        return answer
+
+    mcp.tool(query_devices)
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP (_serve_http.py).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(mcp.http_app(path="/mcp"), log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no event
+        await asyncio.sleep(0.005)
+    print(f"http://127.0.0.1:{sock.getsockname()[1]}/mcp", flush=True)
+    await task
+
+
 if __name__ == "__main__":
-    mcp.run(transport="stdio", show_banner=False)
+    if sys.argv[1:2] == ["http"]:
+        with open(sys.argv[3], encoding="utf-8") as file:
+            asyncio.run(_serve_http(float(sys.argv[2]), file.read()))
+    else:
+        mcp.tool(_ping, name="ping")
+        mcp.run(transport="stdio", show_banner=False)

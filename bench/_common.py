@@ -214,6 +214,21 @@ def mcp_http_server(
 
 
 @contextlib.contextmanager
+def bare_fastmcp_server(latency_s: float, answer: str) -> Iterator[Process]:
+    """bench/_bare_fastmcp.py over streamable-http: one tool that waits ``latency_s`` and answers
+    ``answer``; the framework's own cost of a call, the floor under this server's."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as file:
+        file.write(answer)
+        file.flush()
+        serve = Path(__file__).resolve().parent / "_bare_fastmcp.py"
+        process = _start([sys.executable, str(serve), "http", str(latency_s), file.name], None, "bare", 30)
+        try:
+            yield process
+        finally:
+            process.stop()
+
+
+@contextlib.contextmanager
 def legacy_server(directory: Path, python: str, api_base_url: str) -> Iterator[Process]:
     """flightctl-mcp at git commit 3fbced9 (synchronous requests, mcp 1.x), from ``directory`` and run with
     ``python`` (see bench/_serve_legacy.py), logged in with the simulator's ``REFRESH_TOKEN``."""

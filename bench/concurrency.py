@@ -12,8 +12,10 @@ CPU each process used (cores = CPU seconds / wall seconds) to show where a ceili
 
 Optionally, in the same run and against the same simulator: the server with ``--workers N``
 (``--workers``), another checkout of this project (``--compare-checkout DIR``), flightctl-mcp at git
-commit 3fbced9 (``--compare-legacy DIR --legacy-python PY``) and the back end alone, sent the very request
-the server sends (``--backend``), each at the ``--compare-clients`` levels, in one side-by-side table.
+commit 3fbced9 (``--compare-legacy DIR --legacy-python PY``), the back end alone, sent the very request
+the server sends (``--backend``), and the framework's floor (``--framework-floor``: a bare FastMCP server
+whose one tool waits the back end's latency and answers this server's answer, bench/_bare_fastmcp.py),
+each at the ``--compare-clients`` levels, in one side-by-side table.
 """
 
 from __future__ import annotations
@@ -132,6 +134,14 @@ async def _backend_level(base_url: str, target: str, clients: int, seconds: floa
         return await _measure([once] * clients, seconds, None, sim_pid)
 
 
+async def _answer_text(url: str, arguments: dict[str, Any]) -> str:
+    """The text of one answer of this server: what the framework floor's tool answers."""
+    async with Client(url, timeout=60) as client:
+        result = await client.call_tool(TOOL, arguments)
+    text: str = result.content[0].text
+    return text
+
+
 def _server_request(sim_url: str) -> str:
     """The path and query of the last list request the server sent (read back from the simulator's log)."""
     with httpx.Client(base_url=sim_url, timeout=30) as client:
@@ -195,6 +205,10 @@ def main() -> None:
         help="levels for the compared servers and the back end (default 16)",
     )
     parser.add_argument("--backend", action="store_true", help="also measure the back end's own rate")
+    parser.add_argument(
+        "--framework-floor", action="store_true",
+        help="also measure a bare FastMCP server whose one tool waits the latency and answers our answer",
+    )  # fmt: skip
     parser.add_argument("--profile", metavar="FILE", help="cProfile the server into FILE; print its top")
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 devices, 1 and 4 clients, 1 s")
     args = parser.parse_args()
@@ -212,6 +226,7 @@ def main() -> None:
         with common.mcp_http_server(sim.url, extra) as server:
             results = _levels(server.url, arguments, levels, args, (server.pid, sim.pid))
             peak = common.peak_rss_mib(server.pid)
+            answer = asyncio.run(_answer_text(server.url, arguments))
         target = _server_request(sim.url)
         compared.append(("this server", [r for r in results if r.clients in compare_levels]))
         if args.workers:
@@ -238,6 +253,14 @@ def main() -> None:
                 pids = (server.pid, sim.pid)
                 compared.append(
                     ("flightctl-mcp 3fbced9", _levels(server.url, arguments, compare_levels, legacy, pids))
+                )
+        if args.framework_floor or args.quick:
+            with common.bare_fastmcp_server(args.latency_ms / 1000, answer) as server:
+                compared.append(
+                    (
+                        "bare FastMCP, same latency and answer",
+                        _levels(server.url, arguments, compare_levels, args, (server.pid, sim.pid)),
+                    )
                 )
         if args.backend or args.quick:
             compared.append(
