@@ -128,7 +128,7 @@ class FlightControlAPI:
         if kind.order:
             query["order"] = order
         query.update(extra or {})
-        decode = page_decoder(view) if view is not None else None
+        decode = page_decoder(view) if view else None
         body = await self._call(kind.api_class, kind.list_method, tokens, kind.tool, decode, query)
         return _parse_list(body)
 

@@ -25,11 +25,15 @@ _SCALARS: tuple[Any, ...] = (str, int, float, bool, None)
 
 
 @functools.lru_cache(maxsize=256)
-def page_decoder(paths: tuple[str, ...]) -> Callable[[bytes], Any]:
+def page_decoder(paths: tuple[str, ...]) -> Callable[[bytes], Any] | None:
     """``decode(body)``: a list body (``items``, ``metadata``, ``summary``) with items cut to ``paths``.
 
     It raises ValueError for what it cannot read (malformed JSON, NaN, numbers out of range, a body that is
-    not an object): the caller parses those the general way, which reads them or says what is wrong."""
+    not an object): the caller parses those the general way, which reads them or says what is wrong.
+    None when a path is not ASCII (a label key chosen in ``fields``): msgspec does not match non-ASCII
+    keys of a TypedDict (0.23 skips them as unknown), so such a view is read in full."""
+    if not all(path.isascii() for path in paths):
+        return None
     item = _branch(compiled_paths(paths), "Item")
     page = _typed_dict("Page", {"items": _any_of(_list_of(item), *_SCALARS), "metadata": Any, "summary": Any})
     return msgspec.json.Decoder(page).decode
