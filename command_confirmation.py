@@ -38,9 +38,10 @@ def _modern(ctx: Context) -> bool:
 
 
 def _question(request: CommandRequest) -> str:
+    where = f" in organization {request.organization}" if request.organization else ""
     return (
-        f"Run {shown_argv(request.argv)} on device {request.device!r} (stopped after {request.timeout:g} s)? "
-        "It runs as the device's console user and may change the device."
+        f"Run {shown_argv(request.argv)} on device {request.device!r}{where} (stopped after "
+        f"{request.timeout:g} s)? It runs as the device's console user and may change the device."
     )
 
 

@@ -32,15 +32,17 @@ ARGV_MAX_BYTES = 4096
 
 @dataclass(frozen=True)
 class CommandRequest:
-    """A command that passed the policy: where, what, and for how long at most."""
+    """A command that passed the policy: where (the device, and the organization the call names, by id),
+    what, and for how long at most."""
 
     device: str
     argv: list[str]
     timeout: float
+    organization: str | None = None
 
     def fingerprint(self) -> str:
-        """Binds a confirmation to this exact command, device and timeout."""
-        text = json.dumps([self.device, self.argv, self.timeout], separators=(",", ":"))
+        """Binds a confirmation to this exact command, device, organization and timeout."""
+        text = json.dumps([self.device, self.argv, self.timeout, self.organization], separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
 

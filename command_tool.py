@@ -19,6 +19,7 @@ are never logged.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +30,18 @@ from fastmcp.server.dependencies import get_context
 from fastmcp.tools import Tool, ToolResult
 from fastmcp.tools.base import InputRequiredToolResult
 from mcp_types import InputRequiredResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from answers import DATA, dumps
 from audit import AUDIT_LOGGER, trail
+from auth import OrganizationScoped
 from call_credentials import token_source_for_request
 from command_confirmation import Confirmation
 from command_policy import ARGV_MAX_BYTES, DEVICE_NAME_MAX, CommandPolicy, CommandRequest, allowed_commands
 from console import ConsoleClient, ConsoleResult
 from errors import CommandRefused, ConfigurationError, FlightControlError, InvalidRequest, user_error
+from organizations import resolve_organization
+from params import Params
 from schemas import tool_schema
 
 if TYPE_CHECKING:
@@ -126,12 +130,14 @@ def _audit_line(
     result: ConsoleResult | None = None,
     duration: float,
     reason: str | None = None,
+    organization: str | None = None,
 ) -> None:
     """One audit record per attempt (audit.py writes it, rate-limiting flooded refusals)."""
     record: dict[str, Any] = {
         "outcome": outcome,
         "who": who or "unknown",
         "device": device,
+        **({"organization": organization} if organization else {}),
         "argv": argv,
         "exit_code": result.exit_code if result else None,
         "duration_seconds": round(result.duration if result else duration, 3),
@@ -185,12 +191,12 @@ class _CommandRunner:
             self._console = ConsoleClient.from_settings(self._services.settings)
         return self._console
 
-    async def run(
-        self, ctx: Context, device_name: str, command: list[str] | str, timeout_seconds: float | None
-    ) -> ToolResult | InputRequiredResult:
+    async def run(self, ctx: Context, params: CommandParams) -> ToolResult | InputRequiredResult:
         started = time.monotonic()
         who: str | None = None
-        argv: list[str] | str = command
+        argv: list[str] | str = params.command
+        device_name = params.device_name
+        organization = params.organization  # as named, then by id once resolved
 
         def audit(outcome: str, result: ConsoleResult | None = None, reason: str | None = None) -> None:
             _audit_line(
@@ -201,13 +207,18 @@ class _CommandRunner:
                 result=result,
                 duration=time.monotonic() - started,
                 reason=reason,
+                organization=organization,
             )
 
         try:
             tokens = token_source_for_request(self._services.tokens)
             who = tokens.identity
-            request = self._policy.check(device_name, command, timeout_seconds)
+            request = self._policy.check(device_name, params.command, params.timeout_seconds)
             argv = request.argv
+            if params.organization:  # named for this call: the console and the confirmation say which
+                organization = await resolve_organization(self._services.api, tokens, params.organization)
+                tokens = OrganizationScoped(tokens, organization)
+                request = dataclasses.replace(request, organization=organization)
             pending = await self._confirmation.ask(ctx, request)
             if pending is not None:
                 audit("awaiting-confirmation")
@@ -233,10 +244,8 @@ class _CommandRunner:
         return ToolResult(content=[TextContent(type="text", text=dumps(answer))])
 
 
-class CommandParams(BaseModel):
+class CommandParams(Params):  # Params: an optional organization for this call, like every tool's
     """The tool's arguments, validated here so a rejected call is audited like any other attempt."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     device_name: str = Field(description="Exact device name (metadata.name).")
     command: list[str] | str = Field(
@@ -297,9 +306,7 @@ class CommandTool(Tool):
         except pydantic.ValidationError as exc:
             self._audit_rejected(arguments, exc)
             raise ToolError(user_error(exc, "tool", operation=TOOL_NAME).message) from exc
-        result = await self._runner.run(
-            get_context(), params.device_name, params.command, params.timeout_seconds
-        )
+        result = await self._runner.run(get_context(), params)
         if isinstance(result, InputRequiredResult):
             return InputRequiredToolResult(result)
         return result

@@ -74,7 +74,8 @@ _CHECK_EFFECT = "The command may or may not have run; check its effect on the de
 # What each pre-upgrade answer means for the user, and what to do next.
 _REJECTIONS: dict[int, str] = {
     400: "Flight Control refused the console request for device {device!r} ({detail}). Check the "
-    "organization ID (org_id) and that the server has a token configured.",
+    "organization (a user in several names one: pass organization, or set ORG_ID) and that the server "
+    "has a token configured.",
     401: "Flight Control did not accept the token for the console of device {device!r} ({detail}). "
     "Log in again (`flightctl login`) or refresh the server's credentials.",
     403: "Not allowed to open a console on device {device!r} ({detail}). The user needs the "

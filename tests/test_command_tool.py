@@ -8,6 +8,7 @@ is allowed and send nothing; every attempt leaves exactly one audit line without
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import command_tool
 from allowlist import parse_allowlist
 from audit import AuditTrail
 from auth import StaticTokenSource
+from command_policy import CommandRequest
 from command_tool import AUDIT_LOGGER, TOOL_NAME, CommandTool
 from config import CommandSettings, Secret, Settings, TLSSettings
 from conftest import TLSFiles
@@ -31,7 +33,7 @@ from flightctl_api import FlightControlAPI
 from main import build_server
 from operations import OPERATIONS_BY_NAME
 from services import Services
-from simulator.state import DEFAULT_ORG
+from simulator.state import DEFAULT_ORG, LAB_ORG
 from tests.test_simulator_console import ConsoleSimulator, serve_console_simulator
 
 
@@ -281,6 +283,64 @@ async def test_console_errors_reach_the_assistant_and_the_audit(
     assert words in message
     [line] = _audit_lines(audit)
     assert (line["outcome"], line["who"], line["device"]) == ("failed", user, device)
+
+
+# --- the organization a call names ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def lab_device(sim: ConsoleSimulator) -> str:
+    """The Lab organization's one device, online. The "lab" user belongs to Lab only, and the server is
+    configured for Default: only a call that names Lab reaches it."""
+    name = sim.state.device_names(LAB_ORG)[0]
+    record = sim.state.device_record(LAB_ORG, name)
+    assert record is not None
+    record.summary, record.lifecycle = "Online", "Enrolled"
+    return name
+
+
+@pytest.mark.parametrize("named", ["Lab", LAB_ORG])
+async def test_a_command_runs_in_the_organization_the_call_names(
+    sim: ConsoleSimulator, audit: pytest.LogCaptureFixture, lab_device: str, named: str
+) -> None:
+    command = {"device_name": lab_device, "command": ["echo", "lab"]}
+    async with _client(_services(sim, user="lab")) as client:
+        answer = await _call(client, {**command, "organization": named})
+        configured = await _error(client, command)
+    assert (answer["exit_code"], answer["data"]["stdout"]) == (0, "lab\n")
+    assert "access denied to organization" in configured  # Default, where this user is not a member
+    ran, refused = _audit_lines(audit)
+    assert (ran["outcome"], ran["organization"]) == ("completed", LAB_ORG)
+    assert refused["outcome"] == "failed"
+    assert "organization" not in refused
+
+
+async def test_an_organization_the_user_is_not_in_is_refused_before_anything_is_sent(
+    sim: ConsoleSimulator, lab_device: str
+) -> None:
+    before = len(sim.log.records)
+    async with _client(_services(sim, user="operator")) as client:
+        message = await _error(
+            client, {"device_name": lab_device, "command": ["echo", "x"], "organization": "Lab"}
+        )
+    assert "no organization called 'Lab'" in message
+    assert len(sim.log.records) == before
+
+
+async def test_the_confirmation_names_the_organization_and_binds_it(
+    sim: ConsoleSimulator, lab_device: str
+) -> None:
+    seen: list[str] = []
+    services = _services(sim, user="lab", confirm=True)
+    async with _client(services, elicitation_handler=_answering(True, seen)) as client:
+        answer = await _call(
+            client, {"device_name": lab_device, "command": ["echo", "ok"], "organization": "Lab"}
+        )
+    assert answer["exit_code"] == 0
+    [question] = seen
+    assert f"on device {lab_device!r} in organization {LAB_ORG} (stopped after" in question
+    same = CommandRequest(lab_device, ["echo", "ok"], 30.0)
+    assert same.fingerprint() != dataclasses.replace(same, organization=LAB_ORG).fingerprint()
 
 
 # --- confirmation by elicitation ----------------------------------------------------------------------
