@@ -30,8 +30,9 @@ def page_decoder(paths: tuple[str, ...]) -> Callable[[bytes], Any] | None:
 
     It raises ValueError for what it cannot read (malformed JSON, NaN, numbers out of range, a body that is
     not an object): the caller parses those the general way, which reads them or says what is wrong.
-    None when a path is not ASCII (a label key chosen in ``fields``): msgspec does not match non-ASCII
-    keys of a TypedDict (0.23 skips them as unknown), so such a view is read in full."""
+    None when a path is not ASCII: msgspec does not match non-ASCII keys of a TypedDict (0.23 skips them
+    as unknown), so such a view is read in full. (``fields`` paths are ASCII today, params.PATH_PATTERN;
+    this keeps a view that is not from being cut wrongly.)"""
     if not all(path.isascii() for path in paths):
         return None
     item = _branch(compiled_paths(paths), "Item")
