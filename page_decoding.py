@@ -30,9 +30,10 @@ def page_decoder(paths: tuple[str, ...]) -> Callable[[bytes], Any] | None:
 
     It raises ValueError for what it cannot read (malformed JSON, NaN, numbers out of range, a body that is
     not an object): the caller parses those the general way, which reads them or says what is wrong.
-    None when a path is not ASCII: msgspec does not match non-ASCII keys of a TypedDict (0.23 skips them
-    as unknown), so such a view is read in full. (``fields`` paths are ASCII today, params.PATH_PATTERN;
-    this keeps a view that is not from being cut wrongly.)"""
+    None when a path is not ASCII: msgspec skips a non-ASCII TypedDict key as unknown unless that str's
+    UTF-8 form happens to be cached (msgspec/msgspec#1126), so such a view is read in full. (``fields``
+    paths are ASCII today, params.PATH_PATTERN; this keeps a view that is not from being cut wrongly.)
+    Decoders are shared by the worker threads: msgspec's are thread-safe since 0.16."""
     if not all(path.isascii() for path in paths):
         return None
     item = _branch(compiled_paths(paths), "Item")
