@@ -209,6 +209,10 @@ def main() -> None:
         "--framework-floor", action="store_true",
         help="also measure a bare FastMCP server whose one tool waits the latency and answers our answer",
     )  # fmt: skip
+    parser.add_argument(
+        "--floor-wait-ms", type=float,
+        help="how long the bare server's tool waits (default: --latency-ms); longer matches our call rate",
+    )  # fmt: skip
     parser.add_argument("--profile", metavar="FILE", help="cProfile the server into FILE; print its top")
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 devices, 1 and 4 clients, 1 s")
     args = parser.parse_args()
@@ -255,10 +259,11 @@ def main() -> None:
                     ("flightctl-mcp 3fbced9", _levels(server.url, arguments, compare_levels, legacy, pids))
                 )
         if args.framework_floor or args.quick:
-            with common.bare_fastmcp_server(args.latency_ms / 1000, answer) as server:
+            wait = args.latency_ms if args.floor_wait_ms is None else args.floor_wait_ms
+            with common.bare_fastmcp_server(wait / 1000, answer) as server:
                 compared.append(
                     (
-                        "bare FastMCP, same latency and answer",
+                        f"bare FastMCP, tool waits {wait:g} ms, same answer",
                         _levels(server.url, arguments, compare_levels, args, (server.pid, sim.pid)),
                     )
                 )
