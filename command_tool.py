@@ -34,13 +34,12 @@ from pydantic import Field, PrivateAttr
 
 from answers import DATA, dumps
 from audit import AUDIT_LOGGER, trail
-from auth import OrganizationScoped
 from call_credentials import token_source_for_request
 from command_confirmation import Confirmation
 from command_policy import ARGV_MAX_BYTES, DEVICE_NAME_MAX, CommandPolicy, CommandRequest, allowed_commands
 from console import ConsoleClient, ConsoleResult
 from errors import CommandRefused, ConfigurationError, FlightControlError, InvalidRequest, user_error
-from organizations import resolve_organization
+from organizations import in_organization
 from params import Params
 from schemas import tool_schema
 
@@ -216,8 +215,8 @@ class _CommandRunner:
             request = self._policy.check(device_name, params.command, params.timeout_seconds)
             argv = request.argv
             if params.organization:  # named for this call: the console and the confirmation say which
-                organization = await resolve_organization(self._services.api, tokens, params.organization)
-                tokens = OrganizationScoped(tokens, organization)
+                scoped = await in_organization(self._services.api, tokens, params.organization)
+                tokens, organization = scoped, scoped.organization
                 request = dataclasses.replace(request, organization=organization)
             pending = await self._confirmation.ask(ctx, request)
             if pending is not None:

@@ -19,7 +19,13 @@ from errors import APIError, FlightControlError, InvalidRequest
 if TYPE_CHECKING:
     from flightctl_api import FlightControlAPI
 
-__all__ = ["Organization", "list_organizations", "resolve_organization", "run_in_organization"]
+__all__ = [
+    "Organization",
+    "in_organization",
+    "list_organizations",
+    "resolve_organization",
+    "run_in_organization",
+]
 
 T = TypeVar("T")
 
@@ -80,6 +86,11 @@ async def resolve_organization(api: FlightControlAPI, tokens: TokenSource | None
     )
 
 
+async def in_organization(api: FlightControlAPI, tokens: TokenSource, wanted: str) -> OrganizationScoped:
+    """``tokens`` for calls in the organization ``wanted`` names (an id or a display name)."""
+    return OrganizationScoped(tokens, await resolve_organization(api, tokens, wanted))
+
+
 async def run_in_organization(
     api: FlightControlAPI,
     tokens: TokenSource | None,
@@ -88,7 +99,7 @@ async def run_in_organization(
 ) -> T:
     """Run ``call`` in the organization this call names, if any; explain "several organizations"."""
     if organization and tokens is not None:
-        tokens = OrganizationScoped(tokens, await resolve_organization(api, tokens, organization))
+        tokens = await in_organization(api, tokens, organization)
     try:
         return await call(tokens)
     except APIError as exc:
