@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
+from pathlib import Path
 
 # As quiet as flightctl-mcp makes fastmcp (cli._quiet_fastmcp): no banner, update check or log lines.
 os.environ.update(
@@ -32,25 +32,21 @@ def _ping() -> str:
 async def _serve_http(latency: float, answer: str) -> None:
     import uvicorn
 
+    from bench import _common  # found once __main__ has put the checkout on the path
+
     async def query_devices(limit: int | None = None) -> str:
         """Wait as the back end would, then answer what flightctl-mcp answered."""
         await asyncio.sleep(latency)
         return answer
 
     mcp.tool(query_devices)
-    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP (_serve_http.py).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(mcp.http_app(path="/mcp"), log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no event
-        await asyncio.sleep(0.005)
-    print(f"http://127.0.0.1:{sock.getsockname()[1]}/mcp", flush=True)
-    await task
+    await _common.serve_on_loopback(server, "/mcp")
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["http"]:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         with open(sys.argv[3], encoding="utf-8") as file:
             asyncio.run(_serve_http(float(sys.argv[2]), file.read()))
     else:

@@ -7,10 +7,12 @@ the MCP server as separate processes, so their CPU time and memory are theirs al
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -19,8 +21,12 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    import uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-static-token"  # a throwaway credential the simulator pre-issues for one run only
@@ -150,6 +156,21 @@ def _start(
     if time.monotonic() - began > timeout:
         print(f"warning: {what} took {time.monotonic() - began:.1f} s to start", file=sys.stderr)
     return Process(popen, line)
+
+
+async def serve_on_loopback(server: uvicorn.Server, path: str) -> None:
+    """Serve on 127.0.0.1 at a kernel-picked port (MCP_PORT must be 1-65535, so the server cannot bind 0
+    itself) and print ``http://127.0.0.1:<port><path>`` once listening: the line ``_start`` waits for."""
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without it
+    # Nagle holds each response body ~40 ms behind its headers on a kept-alive connection.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no event
+        await asyncio.sleep(0.005)
+    print(f"http://127.0.0.1:{sock.getsockname()[1]}{path}", flush=True)
+    await task
 
 
 @contextlib.contextmanager

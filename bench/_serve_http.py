@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench import _common  # noqa: E402 - after the path it is found on
+
 os.environ.update(
     FASTMCP_SHOW_SERVER_BANNER="false", FASTMCP_CHECK_FOR_UPDATES="off", FASTMCP_LOG_ENABLED="false"
 )
@@ -32,21 +33,12 @@ async def _serve() -> None:
     configure_logging(settings)
     services = Services.from_settings(settings)
     app = http_server.build_http_app(settings, build_server(settings, services), services)
-    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without it
-    # Nagle holds each response body ~40 ms behind its headers on a kept-alive connection.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
     server = http_server._Server(http_server.uvicorn_config(settings, app))
     if (ROOT / "heap.py").exists():  # a checkout compared against may predate it
         import heap
 
         heap.settle(heap.HTTP_PRELOAD)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no event
-        await asyncio.sleep(0.005)
-    print(f"http://127.0.0.1:{sock.getsockname()[1]}{settings.path}", flush=True)
-    await task
+    await _common.serve_on_loopback(server, settings.path)
 
 
 def _serve_workers() -> None:
