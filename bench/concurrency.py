@@ -226,11 +226,12 @@ def main() -> None:
     print(f"machine: {common.machine()}")
     extra = {"BENCH_PROFILE": str(Path(args.profile).resolve())} if args.profile else {}
     compared: list[tuple[str, list[Level]]] = []
+    floor = args.framework_floor or args.quick
     with common.simulator(args.devices, args.latency_ms, full_devices=args.full_devices) as sim:
         with common.mcp_http_server(sim.url, extra) as server:
             results = _levels(server.url, arguments, levels, args, (server.pid, sim.pid))
             peak = common.peak_rss_mib(server.pid)
-            answer = asyncio.run(_answer_text(server.url, arguments))
+            answer = asyncio.run(_answer_text(server.url, arguments)) if floor else ""
         target = _server_request(sim.url)
         compared.append(("this server", [r for r in results if r.clients in compare_levels]))
         if args.workers:
@@ -258,7 +259,7 @@ def main() -> None:
                 compared.append(
                     ("flightctl-mcp 3fbced9", _levels(server.url, arguments, compare_levels, legacy, pids))
                 )
-        if args.framework_floor or args.quick:
+        if floor:
             wait = args.latency_ms if args.floor_wait_ms is None else args.floor_wait_ms
             with common.bare_fastmcp_server(wait / 1000, answer) as server:
                 compared.append(
