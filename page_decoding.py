@@ -16,11 +16,10 @@ from typing import Any, TypedDict, Union
 
 import msgspec
 
-from views import compiled_paths
+from views import PathTree, compiled_paths
 
 __all__ = ["page_decoder"]
 
-_Tree = dict[str, "_Tree | None"]
 _SCALARS: tuple[Any, ...] = (str, int, float, bool, None)
 
 
@@ -41,7 +40,7 @@ def page_decoder(paths: tuple[str, ...]) -> Callable[[bytes], Any] | None:
     return msgspec.json.Decoder(page).decode
 
 
-def _branch(tree: _Tree, name: str) -> Any:
+def _branch(tree: PathTree, name: str) -> Any:
     """Any JSON value at a node with paths below it: an object keeps only those keys (a list, per element,
     as ``views.project`` does); a scalar is read as it is and left for the projection to drop."""
     fields = {key: Any if below is None else _branch(below, f"{name}_{key}") for key, below in tree.items()}

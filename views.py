@@ -12,7 +12,16 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["compiled_paths", "drop_fixed", "fixed_by", "has_path", "project", "requirements", "unescape"]
+__all__ = [
+    "PathTree",
+    "compiled_paths",
+    "drop_fixed",
+    "fixed_by",
+    "has_path",
+    "project",
+    "requirements",
+    "unescape",
+]
 
 
 def project(obj: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
@@ -22,16 +31,16 @@ def project(obj: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
     return _apply(compiled_paths(tuple(paths)), obj)
 
 
-_Tree = dict[str, "_Tree | None"]  # a path segment -> what to keep under it (None: the whole value)
+PathTree = dict[str, "PathTree | None"]  # a path segment -> what to keep under it (None: the whole value)
 
 
 @functools.lru_cache(maxsize=512)
-def compiled_paths(paths: tuple[str, ...]) -> _Tree:
+def compiled_paths(paths: tuple[str, ...]) -> PathTree:
     """The paths as one tree, built once per view: an item is walked once, not once per path. Keys keep
     the order of the first path naming them; a path that keeps a whole value wins over deeper ones."""
-    tree: _Tree = {}
+    tree: PathTree = {}
     for path in paths:
-        node: _Tree | None = tree
+        node: PathTree | None = tree
         *parents, last = path.split(".")
         for part in parents:
             if node is None:  # a shorter path keeps this whole value already
@@ -42,7 +51,7 @@ def compiled_paths(paths: tuple[str, ...]) -> _Tree:
     return tree
 
 
-def _apply(tree: _Tree, src: dict[str, Any]) -> dict[str, Any]:
+def _apply(tree: PathTree, src: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, below in tree.items():
         if key not in src:
